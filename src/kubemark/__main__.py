@@ -1,0 +1,5 @@
+"""Allow `python -m kubemark`."""
+
+from kubemark.cli import main
+
+main()

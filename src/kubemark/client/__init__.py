@@ -1,0 +1,1 @@
+"""Async Kubernetes client: kubeconfig, REST, watch, rate limits, informers."""

@@ -1,0 +1,1 @@
+"""Reserved for the hollow part (see the issues)."""

@@ -1,0 +1,1 @@
+"""Kubernetes rules shared by every part: selectors, patches, quantities, time formats."""

@@ -1,0 +1,1 @@
+"""Reserved for the load part (see the issues)."""

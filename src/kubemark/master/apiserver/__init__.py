@@ -1,0 +1,1 @@
+"""A Kubernetes-compatible API server (REST + watch) on aiohttp."""

@@ -1,0 +1,122 @@
+"""What a request is about (kube-apiserver's RequestInfo) and who makes it (UserInfo).
+
+Parsed once per request from the URL path, method and query; authorization, metrics and the handlers all
+read the same value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Subresources that hold a connection open or proxy; excluded from latency SLIs, like upstream.
+LONG_RUNNING_SUBRESOURCES = frozenset({"proxy", "log", "exec", "attach", "portforward"})
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """An authenticated identity: e.g. name "system:node:n1" with groups ("system:nodes",)."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+
+    @property
+    def node_name(self) -> str | None:
+        """The node this identity speaks for, when it is a node credential."""
+        if "system:nodes" in self.groups and self.name.startswith("system:node:"):
+            return self.name[len("system:node:") :]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """The Kubernetes meaning of an HTTP request.
+
+    verb is one of get, list, watch, create, update, patch, delete, deletecollection for resource requests,
+    or the lower-case HTTP method for non-resource requests (/healthz, /version, ...).
+    """
+
+    is_resource_request: bool
+    path: str
+    verb: str
+    api_prefix: str = ""  # "api" or "apis"
+    group: str = ""
+    version: str = ""
+    namespace: str = ""
+    resource: str = ""
+    subresource: str = ""
+    name: str = ""
+    parts: tuple[str, ...] = field(default=())
+
+    @property
+    def scope(self) -> str:
+        """The SLO scope label: resource (named object), namespace, or cluster."""
+        if self.name:
+            return "resource"
+        if self.namespace:
+            return "namespace"
+        return "cluster"
+
+    @property
+    def is_long_running(self) -> bool:
+        return self.verb == "watch" or self.subresource in LONG_RUNNING_SUBRESOURCES
+
+
+_NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+_METHOD_VERBS = {
+    "POST": "create",
+    "GET": "get",
+    "HEAD": "get",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
+
+
+def parse_request_info(method: str, path: str, query: dict[str, str] | None = None) -> RequestInfo:
+    """Parse like k8s.io/apiserver's RequestInfoFactory.
+
+    /api/v1/namespaces/{ns}/{resource}/{name}/{sub}, /apis/{group}/{version}/..., cluster-scoped forms,
+    namespaces themselves (/api/v1/namespaces/{name}[/status]), and ?watch=true on lists.
+    """
+    query = query or {}
+    segments = tuple(s for s in path.strip("/").split("/") if s)
+    if not segments or segments[0] not in ("api", "apis"):
+        return RequestInfo(False, path, method.lower(), parts=segments)
+    prefix = segments[0]
+    rest = list(segments[1:])
+    if prefix == "api":
+        if not rest:
+            return RequestInfo(False, path, method.lower(), parts=segments)
+        group, version, rest = "", rest[0], rest[1:]
+    else:
+        if len(rest) < 2:
+            return RequestInfo(False, path, method.lower(), parts=segments)
+        group, version, rest = rest[0], rest[1], rest[2:]
+    if not rest:
+        return RequestInfo(False, path, method.lower(), prefix, group, version, parts=segments)
+
+    verb = _METHOD_VERBS.get(method.upper(), method.lower())
+    # The legacy /watch/ path prefix is deprecated but still served upstream.
+    if rest and rest[0] == "watch":
+        verb, rest = "watch", rest[1:]
+
+    namespace = ""
+    if rest[0] == "namespaces" and len(rest) > 1:
+        # /namespaces/{ns}/{resource}...; but /namespaces/{name}[/status|/finalize] is the namespace object,
+        # whose own namespace upstream records as its name.
+        namespace = rest[1]
+        if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+            rest = rest[2:]
+
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else ""
+    subresource = rest[2] if len(rest) > 2 else ""
+
+    if not name:
+        if verb == "get":
+            verb = "watch" if query.get("watch") in ("1", "true", "True") else "list"
+        elif verb == "delete":
+            verb = "deletecollection"
+    elif verb == "get" and query.get("watch") in ("1", "true", "True") and not subresource:
+        verb = "watch"
+    return RequestInfo(True, path, verb, prefix, group, version, namespace, resource, subresource, name, segments)

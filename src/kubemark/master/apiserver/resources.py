@@ -1,0 +1,134 @@
+"""The resource types the embedded API server serves: names, scope, verbs and subresources.
+
+This table is the one place that says what exists; discovery, OpenAPI, routing, storage keys and Tables all
+read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    """One served resource (e.g. apps/v1 deployments)."""
+
+    group: str  # "" for the core group
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()  # e.g. ("status", "scale")
+    categories: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    list_kind: str = field(default="")
+
+    @property
+    def group_version(self) -> str:
+        """apiVersion as written in objects: "v1" or "apps/v1"."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_resource(self) -> str:
+        """ "pods" or "deployments.apps" (the registry key segment and the name in error messages)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def list_kind_name(self) -> str:
+        return self.list_kind or f"{self.kind}List"
+
+    def storage_prefix(self) -> str:
+        """Key prefix in storage: /registry/<group-resource>/ (then <namespace>/<name> or <name>)."""
+        return f"/registry/{self.group_resource}/"
+
+    def storage_key(self, namespace: str, name: str) -> str:
+        if self.namespaced:
+            return f"/registry/{self.group_resource}/{namespace}/{name}"
+        return f"/registry/{self.group_resource}/{name}"
+
+
+def _r(
+    group: str,
+    version: str,
+    kind: str,
+    plural: str,
+    namespaced: bool,
+    short: tuple[str, ...] = (),
+    sub: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
+    verbs: tuple[str, ...] = ALL_VERBS,
+) -> ResourceType:
+    return ResourceType(group, version, kind, plural, kind.lower(), namespaced, short, sub, categories, verbs)
+
+
+_NS_VERBS = (
+    "create",
+    "delete",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+)  # no deletecollection, as upstream
+
+RESOURCES: tuple[ResourceType, ...] = (
+    _r("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"), verbs=_NS_VERBS),
+    _r("", "v1", "Node", "nodes", False, ("no",), ("status", "proxy")),
+    _r(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        True,
+        ("po",),
+        ("status", "binding", "eviction", "log", "proxy"),
+        ("all",),
+    ),
+    _r("", "v1", "Service", "services", True, ("svc",), ("status", "proxy"), ("all",)),
+    _r("", "v1", "Endpoints", "endpoints", True, ("ep",)),
+    _r("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    _r("", "v1", "Secret", "secrets", True),
+    _r("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    _r("", "v1", "Event", "events", True, ("ev",)),
+    _r(
+        "",
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        True,
+        ("rc",),
+        ("status", "scale"),
+        ("all",),
+    ),
+    _r("coordination.k8s.io", "v1", "Lease", "leases", True),
+    _r("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"), ("all",)),
+    _r("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"), ("all",)),
+    _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
+    _r("batch", "v1", "Job", "jobs", True, (), ("status",), ("all",)),
+    _r("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+)
+
+# Group -> preferred version, in the order discovery lists groups ("" is the legacy core group at /api).
+GROUP_VERSIONS: dict[str, str] = {}
+for _rt in RESOURCES:
+    GROUP_VERSIONS.setdefault(_rt.group, _rt.version)
+
+
+_BY_GVR: dict[tuple[str, str, str], ResourceType] = {(rt.group, rt.version, rt.plural): rt for rt in RESOURCES}
+
+
+def find(group: str, version: str, plural: str) -> ResourceType | None:
+    """The served resource for a URL's group/version/plural, or None."""
+    return _BY_GVR.get((group, version, plural))
+
+
+def by_kind(group: str, kind: str) -> ResourceType | None:
+    """The served resource for an object's apiVersion group and kind, or None."""
+    for rt in RESOURCES:
+        if rt.kind == kind and rt.group == group:
+            return rt
+    return None

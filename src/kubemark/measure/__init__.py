@@ -1,0 +1,1 @@
+"""Reserved for the measure part (see the issues)."""

@@ -1,0 +1,1 @@
+"""Reserved for the report part (see the issues)."""

@@ -1,0 +1,70 @@
+"""The `kubemark` command-line surface: help, version, exit codes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kubemark import __version__
+from kubemark.cli import NOT_AVAILABLE, app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_command_group() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("master", "nodes", "run", "report", "compare"):
+        assert command in result.output
+
+
+def test_no_arguments_shows_help_and_is_a_usage_error() -> None:
+    result = runner.invoke(app, [])
+    assert result.exit_code == 2
+    assert "Usage" in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"kubemark {__version__}"
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["frobnicate"])
+    assert result.exit_code == 2
+    assert "No such command" in result.output
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["--no-such-flag"])
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("args", [["report"], ["compare"]])
+def test_parts_not_landed_say_so(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == NOT_AVAILABLE
+    assert "not yet available" in result.output
+
+
+def test_installed_console_script() -> None:
+    script = Path(sys.executable).parent / "kubemark"
+    exe = str(script) if script.exists() else shutil.which("kubemark")
+    assert exe, "the kubemark console script is not installed"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == f"kubemark {__version__}"
+    help_out = subprocess.run([exe, "master", "--help"], capture_output=True, text=True, timeout=60)
+    assert help_out.returncode == 0
+    assert "start" in help_out.stdout
+
+
+def test_python_dash_m() -> None:
+    out = subprocess.run([sys.executable, "-m", "kubemark", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert __version__ in out.stdout
