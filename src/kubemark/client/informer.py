@@ -1,0 +1,149 @@
+"""Informer: a Reflector feeding a local cache and add/update/delete handlers.
+
+On every (re)list the cache is replaced by the fresh list: objects that vanished are reported deleted with
+their last known state, new ones added, and changed ones (different resourceVersion) updated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kubemark.client.watch import Reflector
+
+if TYPE_CHECKING:
+    from kubemark.client.rest import RestClient
+
+Obj = dict[str, Any]
+Handler = Callable[..., Any]
+
+
+def namespaced_key(obj: Obj) -> str:
+    """client-go's MetaNamespaceKeyFunc: "ns/name", or "name" for cluster-scoped objects."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name', '')}" if ns else str(meta.get("name", ""))
+
+
+def _rv(obj: Obj) -> Any:
+    return (obj.get("metadata") or {}).get("resourceVersion")
+
+
+@dataclass(frozen=True, slots=True)
+class _Handlers:
+    on_add: Handler | None
+    on_update: Handler | None
+    on_delete: Handler | None
+
+
+async def _call(handler: Handler | None, *args: Any) -> None:
+    if handler is None:
+        return
+    result = handler(*args)
+    if inspect.isawaitable(result):
+        await result
+
+
+class Informer:
+    """Handlers: on_add(obj), on_update(old, new), on_delete(obj); sync or async. Add them before start()."""
+
+    def __init__(
+        self,
+        client: RestClient,
+        path: str,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        key: Callable[[Obj], str] = namespaced_key,
+        **reflector_options: Any,
+    ) -> None:
+        self._key = key
+        self._cache: dict[str, Obj] = {}
+        self._handlers: list[_Handlers] = []
+        self._synced = asyncio.Event()
+        self.reflector = Reflector(
+            client,
+            path,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            on_event=self._on_event,
+            on_sync=self._on_sync,
+            **reflector_options,
+        )
+
+    def add_handler(
+        self, on_add: Handler | None = None, on_update: Handler | None = None, on_delete: Handler | None = None
+    ) -> None:
+        self._handlers.append(_Handlers(on_add, on_update, on_delete))
+
+    def start(self) -> asyncio.Task[None]:
+        return self.reflector.start()
+
+    async def stop(self) -> None:
+        await self.reflector.stop()
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - the contract
+        """True once the first LIST has been delivered; False if `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self._synced.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def get(self, key: str) -> Obj | None:
+        return self._cache.get(key)
+
+    def list(self) -> list[Obj]:
+        return list(self._cache.values())
+
+    def keys(self) -> list[str]:
+        return list(self._cache)
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    async def _added(self, obj: Obj) -> None:
+        for h in self._handlers:
+            await _call(h.on_add, obj)
+
+    async def _updated(self, old: Obj, new: Obj) -> None:
+        for h in self._handlers:
+            await _call(h.on_update, old, new)
+
+    async def _deleted(self, obj: Obj) -> None:
+        for h in self._handlers:
+            await _call(h.on_delete, obj)
+
+    async def _on_sync(self, items: list[Obj], resource_version: str) -> None:
+        fresh = {self._key(o): o for o in items}
+        old_cache, self._cache = self._cache, fresh
+        for k, old in old_cache.items():
+            if k not in fresh:
+                await self._deleted(old)
+        for k, obj in fresh.items():
+            old = old_cache.get(k)
+            if old is None:
+                await self._added(obj)
+            elif _rv(old) != _rv(obj):
+                await self._updated(old, obj)
+        self._synced.set()
+
+    async def _on_event(self, kind: str, obj: Obj) -> None:
+        k = self._key(obj)
+        if kind == "DELETED":
+            old = self._cache.pop(k, None)
+            await self._deleted(obj if obj.get("metadata") else old or obj)
+            return
+        old = self._cache.get(k)
+        self._cache[k] = obj
+        if old is None:
+            await self._added(obj)
+        elif _rv(old) != _rv(obj):
+            await self._updated(old, obj)

@@ -1,0 +1,69 @@
+"""Build Kubernetes REST paths and classify them (resource, subresource, scope) for request metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def resource_path(
+    group: str,
+    version: str,
+    plural: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    """E.g. ("", "v1", "pods", "ns", "p", "status") -> /api/v1/namespaces/ns/pods/p/status."""
+    parts = ["/api", version] if not group else ["/apis", group, version]
+    if namespace:
+        parts += ["namespaces", _seg(namespace)]
+    parts.append(plural)
+    if name:
+        parts.append(_seg(name))
+        if subresource:
+            parts.append(subresource)
+    elif subresource:
+        raise ValueError("a subresource needs a name")
+    return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class PathInfo:
+    """What a request path addresses. `scope` is clusterloader2's: resource, namespace or cluster."""
+
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    scope: str
+
+
+def describe_path(path: str) -> PathInfo:
+    """Classify an API path; non-resource paths (/healthz, /version) give resource ''."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        rest = parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        rest = parts[3:]
+    else:
+        return PathInfo("", "", "", "", "cluster")
+    namespace = ""
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    if not rest:
+        return PathInfo("", "", namespace, "", "cluster")
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else ""
+    subresource = rest[2] if len(rest) > 2 else ""
+    if name:
+        scope = "resource"
+    elif namespace:
+        scope = "namespace"
+    else:
+        scope = "cluster"
+    return PathInfo(resource, subresource, namespace, name, scope)

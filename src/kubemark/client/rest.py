@@ -1,0 +1,484 @@
+"""RestClient: JSON REST calls to a Kubernetes API server over one aiohttp session.
+
+Each call is rate limited (unless told not to), authenticated, timed, reported to `on_request`, and retried
+per `retry.py`. Non-2xx answers raise `APIError` (see errors.py) built from the returned metav1.Status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from kubemark import codec
+from kubemark.client.auth import Authenticator
+from kubemark.client.errors import (
+    AlreadyExists,
+    APIError,
+    Conflict,
+    Expired,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    error_from_status,
+    is_already_exists,
+    is_conflict,
+    is_gone,
+    is_invalid,
+    is_not_found,
+    is_too_many_requests,
+)
+from kubemark.client.kubeconfig import ClusterCredentials
+from kubemark.client.paths import describe_path, resource_path
+from kubemark.client.ratelimit import TokenBucket
+from kubemark.client.retry import Backoff, is_retryable
+
+__all__ = [
+    "PATCH_CONTENT_TYPES",
+    "APIError",
+    "AlreadyExists",
+    "Conflict",
+    "Expired",
+    "Forbidden",
+    "Gone",
+    "Invalid",
+    "NotFound",
+    "RequestRecord",
+    "RestClient",
+    "TooManyRequests",
+    "Unauthorized",
+    "is_already_exists",
+    "is_conflict",
+    "is_gone",
+    "is_invalid",
+    "is_not_found",
+    "is_too_many_requests",
+    "resource_path",
+]
+
+log = logging.getLogger(__name__)
+
+PATCH_CONTENT_TYPES = {
+    "strategic": "application/strategic-merge-patch+json",
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    # JSON is YAML, so an apply body may be sent as JSON under the YAML media type.
+    "apply": "application/apply-patch+yaml",
+}
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One HTTP attempt, for client-side API latency. `status` is None when no response arrived."""
+
+    verb: str  # GET, LIST, WATCH, POST, PUT, PATCH, DELETE, ...
+    path: str
+    resource: str
+    subresource: str
+    namespace_scope: str  # resource | namespace | cluster
+    status: int | None
+    seconds: float
+    started_at: float  # unix time
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
+    if not params:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _decode(payload: bytes, content_type: str) -> Any:
+    if not payload:
+        return None
+    if "json" in content_type or payload[:1] in (b"{", b"["):
+        try:
+            return codec.loads(payload)
+        except codec.JSONDecodeError:
+            pass
+    return payload.decode("utf-8", errors="replace")
+
+
+def _verb(method: str, path_name: str, params: Mapping[str, str]) -> str:
+    if method == "GET":
+        if params.get("watch") in ("true", "1"):
+            return "WATCH"
+        if not path_name:
+            return "LIST"
+    return method
+
+
+class RestClient:
+    """One client = one credential, one rate limiter, one aiohttp session (optionally on a shared connector)."""
+
+    def __init__(
+        self,
+        creds: ClusterCredentials,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
+        qps: float = 5,
+        burst: int = 10,
+        user_agent: str = "kubemark",
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        on_request: Callable[[RequestRecord], None] | None = None,
+        authenticator: Authenticator | None = None,
+        backoff: Callable[[], Backoff] = Backoff,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        connection_limit: int = 100,
+    ) -> None:
+        self.creds = creds
+        self._base = URL(creds.server)
+        self._own_session = session is None
+        self._session = session
+        self._connector = connector
+        self._connection_limit = connection_limit
+        self.limiter = TokenBucket(qps, burst)
+        self._user_agent = user_agent
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._connect_timeout = timeout
+        self.max_retries = max_retries
+        self.on_request = on_request
+        self._auth = authenticator or Authenticator(creds)
+        self._backoff = backoff
+        self._sleep = sleep
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            if self._connector is not None:
+                self._session = aiohttp.ClientSession(connector=self._connector, connector_owner=False)
+            else:
+                self._session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=self._connection_limit, force_close=False)
+                )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> RestClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _url(self, path: str) -> URL:
+        return self._base.with_path(self._base.path.rstrip("/") + path, encoded=True)
+
+    def _record(self, method: str, path: str, q: Mapping[str, str], status: int | None, t0: float, wall: float):
+        if self.on_request is None:
+            return
+        info = describe_path(path)
+        record = RequestRecord(
+            verb=_verb(method, info.name, q),
+            path=path,
+            resource=info.resource,
+            subresource=info.subresource,
+            namespace_scope=info.scope,
+            status=status,
+            seconds=time.perf_counter() - t0,
+            started_at=wall,
+        )
+        try:
+            self.on_request(record)
+        except Exception:  # a broken metrics hook must not break API calls
+            log.exception("on_request hook failed")
+
+    async def _headers(self, content_type: str | None) -> tuple[dict[str, str], Any]:
+        authorization, ssl_arg = await self._auth.prepare()
+        headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if authorization:
+            headers["Authorization"] = authorization
+        return headers, ssl_arg
+
+    def _tls_kwargs(self, ssl_arg: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"ssl": ssl_arg}
+        if self.creds.tls_server_name and ssl_arg is not False:
+            kwargs["server_hostname"] = self.creds.tls_server_name
+        return kwargs
+
+    # -- the one request path -------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        rate_limited: bool = True,
+        retry: bool | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - an HTTP timeout per call, not a cancel scope
+    ) -> Any:
+        """Send one call (with retries) and return the decoded JSON body (None if empty)."""
+        method = method.upper()
+        q = _query(params)
+        data: bytes | None
+        if body is None:
+            data = None
+        elif isinstance(body, bytes):
+            data = body
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = codec.dumps(body)
+        url = self._url(path)
+        req_timeout = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
+        may_retry = retry is not False and self.max_retries > 0
+        backoff: Backoff | None = None
+        attempt = 0
+        reauthenticated = False
+        session = self._get_session()
+        while True:
+            headers, ssl_arg = await self._headers(content_type if data is not None else None)
+            if rate_limited:
+                await self.limiter.acquire()
+            wall, t0 = time.time(), time.perf_counter()
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    params=q or None,
+                    data=data,
+                    headers=headers,
+                    timeout=req_timeout,
+                    allow_redirects=False,
+                    **self._tls_kwargs(ssl_arg),
+                ) as resp:
+                    status = resp.status
+                    payload = await resp.read()
+                    ctype = resp.headers.get("Content-Type", "")
+                    retry_after_header = resp.headers.get("Retry-After")
+            except _TRANSPORT_ERRORS as exc:
+                self._record(method, path, q, None, t0, wall)
+                sent = not isinstance(exc, aiohttp.ClientConnectorError)
+                if may_retry and attempt < self.max_retries and is_retryable(None, method, request_sent=sent):
+                    backoff = backoff or self._backoff()
+                    delay = backoff.next_delay()
+                    attempt += 1
+                    log.debug("%s %s failed (%r); retry %d in %.3fs", method, path, exc, attempt, delay)
+                    await self._sleep(delay)
+                    continue
+                raise
+            self._record(method, path, q, status, t0, wall)
+            if 200 <= status < 300:
+                return _decode(payload, ctype)
+            decoded = _decode(payload, ctype)
+            err = error_from_status(
+                status,
+                decoded,
+                retry_after=_retry_after(retry_after_header),
+                fallback_message=decoded[:200] if isinstance(decoded, str) else "",
+            )
+            if status == 401 and not reauthenticated and self._auth.unauthorized():
+                reauthenticated = True
+                log.debug("%s %s: 401, refreshing credentials", method, path)
+                continue
+            if may_retry and attempt < self.max_retries and is_retryable(status, method):
+                if err.retry_after is not None:
+                    delay = err.retry_after
+                else:
+                    backoff = backoff or self._backoff()
+                    delay = backoff.next_delay()
+                attempt += 1
+                log.debug("%s %s: %d %s; retry %d in %.3fs", method, path, status, err.reason, attempt, delay)
+                await self._sleep(delay)
+                continue
+            raise err
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        rate_limited: bool = True,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Open a streaming GET (a watch); yields the response once headers show success, else raises."""
+        q = _query(params)
+        session = self._get_session()
+        headers, ssl_arg = await self._headers(None)
+        if rate_limited:
+            await self.limiter.acquire()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout, sock_read=read_timeout)
+        wall, t0 = time.time(), time.perf_counter()
+        try:
+            resp = await session.request(
+                "GET", self._url(path), params=q or None, headers=headers, timeout=timeout, **self._tls_kwargs(ssl_arg)
+            )
+        except _TRANSPORT_ERRORS:
+            self._record("GET", path, q, None, t0, wall)
+            raise
+        self._record("GET", path, q, resp.status, t0, wall)
+        try:
+            if resp.status >= 300:
+                payload = await resp.read()
+                decoded = _decode(payload, resp.headers.get("Content-Type", ""))
+                if resp.status == 401:
+                    self._auth.unauthorized()
+                raise error_from_status(resp.status, decoded, retry_after=_retry_after(resp.headers.get("Retry-After")))
+            yield resp
+        finally:
+            # A stream stopped half-way cannot go back to the pool; one that ended cleanly can.
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
+
+    # -- conveniences ---------------------------------------------------------------------------------------
+
+    async def get(self, path: str, *, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        return await self.request("GET", path, params=params, **kw)
+
+    async def list(
+        self,
+        path: str,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+        **kw: Any,
+    ) -> dict[str, Any]:
+        params = {
+            "labelSelector": label_selector or None,
+            "fieldSelector": field_selector or None,
+            "limit": limit,
+            "continue": continue_ or None,
+            "resourceVersion": resource_version,
+            "resourceVersionMatch": resource_version_match,
+        }
+        return await self.request("GET", path, params=params, **kw)
+
+    async def list_all(
+        self,
+        path: str,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+        resource_version: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every item over paginated LISTs, and the list's resourceVersion.
+
+        If a continue token expires mid-way (410), fall back to one unpaginated LIST, like client-go's pager.
+        """
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            try:
+                page = await self.list(
+                    path,
+                    label_selector=label_selector,
+                    field_selector=field_selector,
+                    limit=page_size or None,
+                    continue_=token,
+                    resource_version=None if token else resource_version,
+                )
+            except Gone:
+                if token is None:
+                    raise
+                log.debug("LIST %s: continue token expired, listing without pagination", path)
+                page = await self.list(path, label_selector=label_selector, field_selector=field_selector)
+                items = []
+                token = None
+                items.extend(page.get("items") or [])
+                break
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue") or None
+            if not token:
+                break
+        return items, str((page.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def create(self, path: str, obj: Any, *, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        return await self.request("POST", path, params=params, body=obj, **kw)
+
+    async def replace(self, path: str, obj: Any, *, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        return await self.request("PUT", path, params=params, body=obj, **kw)
+
+    async def patch(
+        self,
+        path: str,
+        patch: Any,
+        patch_type: str = "strategic",
+        *,
+        field_manager: str | None = None,
+        force: bool | None = None,
+        params: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> Any:
+        try:
+            content_type = PATCH_CONTENT_TYPES[patch_type]
+        except KeyError:
+            raise ValueError(f"unknown patch_type {patch_type!r}; use one of {sorted(PATCH_CONTENT_TYPES)}") from None
+        merged = dict(params or {})
+        if field_manager is not None:
+            merged["fieldManager"] = field_manager
+        if force is not None:
+            merged["force"] = force
+        return await self.request("PATCH", path, params=merged, body=patch, content_type=content_type, **kw)
+
+    async def delete(
+        self,
+        path: str,
+        *,
+        grace_period_seconds: int | None = None,
+        preconditions: Mapping[str, str] | None = None,
+        propagation_policy: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> Any:
+        options: dict[str, Any] = {}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if preconditions:
+            options["preconditions"] = dict(preconditions)
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
+        return await self.request("DELETE", path, params=params, body=body, **kw)

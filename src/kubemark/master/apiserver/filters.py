@@ -1,0 +1,204 @@
+"""The request filter chain as aiohttp middlewares, in kube-apiserver's order.
+
+request info + metrics → authentication (401) → max-in-flight (429) → authorization (403) → handler.
+
+Upstream runs authentication before max-in-flight so system:masters can be let through a full server;
+we keep that order. Every request is counted in apiserver_request_total with its code; as upstream,
+only requests that reach the handler are timed (fast 401/403/429 rejections would flatter the latency
+SLIs). A `StatusError` raised by a handler becomes a JSON metav1.Status response with its code and
+headers; handlers that stream (watch) must report their own errors once the response has started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from kubemark import codec
+from kubemark.master.apiserver import errors
+from kubemark.master.apiserver.auth import ANONYMOUS as ANONYMOUS_USER
+from kubemark.master.apiserver.auth import Authenticator, Authorizer, is_public_path
+from kubemark.master.apiserver.errors import StatusError
+from kubemark.master.apiserver.inflight import InflightLimiter
+from kubemark.master.apiserver.metrics import APIServerMetrics
+from kubemark.master.apiserver.request_info import RequestInfo, UserInfo, parse_request_info
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+# The identity of every request when authentication is switched off (upstream's insecure port user).
+UNSECURED_USER = UserInfo("system:unsecured", ("system:masters", "system:authenticated"))
+APPLY_PATCH_CONTENT_TYPE = "application/apply-patch+yaml"
+
+# Marks a response produced by a filter (401/403/429): counted, but not timed.
+_REJECTED: web.RequestKey[bool] = web.RequestKey("kubemark_rejected", bool)
+
+
+def status_response(err: StatusError) -> web.Response:
+    """A metav1.Status JSON response for an API error."""
+    return web.Response(
+        body=codec.dumps(err.to_status()),
+        status=err.code,
+        content_type="application/json",
+        headers=err.headers or None,
+    )
+
+
+def forbidden_error(user: UserInfo, info: RequestInfo, reason: str) -> StatusError:
+    """403 worded like k8s.io/apiserver's responsewriters.Forbidden (subresource included, as upstream)."""
+    if not info.is_resource_request:
+        message = f'forbidden: User "{user.name}" cannot {info.verb} path "{info.path}"'
+        details: dict[str, Any] = {}
+    else:
+        resource = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
+        qualified = f"{info.resource}.{info.group}" if info.group else info.resource
+        what = f'{qualified} "{info.name}"' if info.name else qualified
+        scope = f' in the namespace "{info.namespace}"' if info.namespace else " at the cluster scope"
+        message = (
+            f'{what} is forbidden: User "{user.name}" cannot {info.verb} resource "{resource}" '
+            f'in API group "{info.group}"{scope}'
+        )
+        details = {"kind": info.resource}
+        if info.name:
+            details["name"] = info.name
+        if info.group:
+            details["group"] = info.group
+    if reason:
+        message = f"{message}: {reason}"
+    return StatusError(403, "Forbidden", message, details or None)
+
+
+def _reject(request: web.Request, err: StatusError) -> web.Response:
+    request[_REJECTED] = True
+    return status_response(err)
+
+
+def _info_and_metrics(metrics: APIServerMetrics | None) -> Middleware:
+    @web.middleware
+    async def request_info(request: web.Request, handler: Handler) -> web.StreamResponse:
+        info = parse_request_info(request.method, request.path, request.query)  # type: ignore[arg-type]
+        request["info"] = info
+        if metrics is None:
+            try:
+                return await handler(request)
+            except StatusError as err:
+                return status_response(err)
+
+        start = time.perf_counter()
+        long_running = info.is_long_running
+        if long_running:
+            metrics.longrunning_started(info)
+        code: int | None = 500
+        try:
+            try:
+                response = await handler(request)
+            except StatusError as err:
+                response = status_response(err)
+            except web.HTTPException as exc:
+                code = exc.status
+                raise
+            except asyncio.CancelledError:
+                code = None  # the client went away or the server is stopping: no outcome to record
+                raise
+            code = response.status
+            return response
+        finally:
+            if long_running:
+                metrics.longrunning_finished(info)
+            if code is not None:
+                _record(metrics, request, info, code, start)
+
+    return request_info
+
+
+def _record(metrics: APIServerMetrics, request: web.Request, info: RequestInfo, code: int, start: float) -> None:
+    dry_run = "dryRun" in request.query
+    apply = request.method == "PATCH" and request.content_type == APPLY_PATCH_CONTENT_TYPE
+    if request.get(_REJECTED):
+        metrics.count(info, code, dry_run, apply=apply)
+    else:
+        metrics.observe(info, code, time.perf_counter() - start, dry_run, apply=apply)
+
+
+def _authentication(authenticator: Authenticator | None) -> Middleware:
+    @web.middleware
+    async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if authenticator is None:
+            request["user"] = UNSECURED_USER
+            return await handler(request)
+        user = authenticator.authenticate(request)
+        if user is None:
+            # A bad credential is always 401; only a credential-less caller may read the public paths.
+            if authenticator.has_credentials(request) or not is_public_path(request["info"]):
+                return _reject(request, errors.unauthorized())
+            user = ANONYMOUS_USER
+        request["user"] = user
+        return await handler(request)
+
+    return authentication
+
+
+def _max_in_flight(limiter: InflightLimiter, metrics: APIServerMetrics | None) -> Middleware:
+    @web.middleware
+    async def max_in_flight(request: web.Request, handler: Handler) -> web.StreamResponse:
+        info: RequestInfo = request["info"]
+        if not limiter.try_acquire(info, request.get("user")):
+            if metrics is not None:
+                metrics.dropped(info)
+            return _reject(request, errors.too_many_requests(1))
+        try:
+            return await handler(request)
+        finally:
+            limiter.release(info)
+
+    return max_in_flight
+
+
+def _authorization(authorizer: Authorizer) -> Middleware:
+    @web.middleware
+    async def authorization(request: web.Request, handler: Handler) -> web.StreamResponse:
+        user: UserInfo = request["user"]
+        info: RequestInfo = request["info"]
+        reason = authorizer.authorize(user, info)
+        if reason is not None:
+            return _reject(request, forbidden_error(user, info, reason))
+        return await handler(request)
+
+    return authorization
+
+
+def build_filters(
+    *,
+    authenticator: Authenticator | None,
+    authorizer: Authorizer | None,
+    metrics: APIServerMetrics | None,
+    limiter: InflightLimiter | None,
+) -> list[Middleware]:
+    """The middlewares for `web.Application(middlewares=...)`, outermost first.
+
+    Sets request["info"] (RequestInfo) and request["user"] (UserInfo) for the handlers. Any component may
+    be None to switch that filter off (no authenticator: every caller is an unsecured system:masters user).
+    """
+    chain: list[Middleware] = [_info_and_metrics(metrics), _authentication(authenticator)]
+    if limiter is not None:
+        chain.append(_max_in_flight(limiter, metrics))
+    if authorizer is not None:
+        chain.append(_authorization(authorizer))
+    return chain
+
+
+def metrics_route(metrics: APIServerMetrics) -> web.RouteDef:
+    """GET /metrics in the Prometheus text format (authorized like any other path: admins only)."""
+
+    async def serve_metrics(request: web.Request) -> web.Response:
+        body, content_type = metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    return web.get("/metrics", serve_metrics)
