@@ -1,0 +1,328 @@
+"""`Storage` over a real etcd v3, through etcd3aio 0.3.0 (gRPC asyncio).
+
+Writes are single transactions guarded on create_revision / mod_revision; a failed guard reads the key in
+the same transaction, so KeyNotFound and Conflict are told apart without a race. Writes are sent once
+(no client-side retry: a timed-out write may have been applied, and retrying would turn it into a false
+KeyExists/Conflict); reads retry transient gRPC failures.
+
+Watch speaks to etcd's Watch stub directly instead of etcd3aio's `WatchService.watch`, because the latter
+resumes after a compaction (and after a reconnect, from the response header revision) by skipping events.
+Here a compacted start revision raises CompactedError, and a broken stream resumes from the last event's
+revision + 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import grpc
+import grpc.aio
+from etcd3aio._protobuf import Compare, RequestOp, TxnResponse, WatchCreateRequest, WatchRequest, WatchStub
+from etcd3aio.connections import ConnectionManager
+from etcd3aio.errors import EtcdConnectionError, EtcdTransientError
+from etcd3aio.kv import KVService, prefix_range_end
+
+# Importable once etcd3aio has put its generated protobuf modules on the path (above).
+from etcd.api.etcdserverpb.rpc_pb2 import WatchProgressRequest  # isort: skip
+
+from kubemark.master.storage.base import (
+    KV,
+    CompactedError,
+    ConflictError,
+    Event,
+    KeyExistsError,
+    KeyNotFoundError,
+    ListResult,
+    Storage,
+    StorageError,
+    UnavailableError,
+)
+
+log = logging.getLogger(__name__)
+
+# gRPC failure details meaning the channel had no connection, so the request was never sent.
+_NOT_SENT_MARKERS = ("failed to connect", "connections to all backends failing", "connection refused")
+
+
+def _never_sent(detail: str) -> bool:
+    detail = detail.lower()
+    return any(marker in detail for marker in _NOT_SENT_MARKERS)
+
+
+_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_PUT, _DELETE = 0, 1  # mvccpb.Event.EventType
+
+
+class EtcdStorage(Storage):
+    """Storage backed by etcd; every key is stored under `prefix` (stripped again on the way out)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        prefix: str = "",
+        request_timeout: float = 10.0,
+        watch_backoff: float = 0.1,
+        watch_max_backoff: float = 2.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.prefix = prefix
+        self.request_timeout = request_timeout
+        self.watch_backoff = watch_backoff
+        self.watch_max_backoff = watch_max_backoff
+        self._raw_prefix = prefix.encode()
+        self._channel: grpc.aio.Channel | None = None
+        self._kv: KVService | None = None
+        self._watch_stub: WatchStub | None = None
+        self._closed = asyncio.Event()
+        self._progress_wanted = asyncio.Event()
+        self._compacted = 0  # highest compacted revision seen by this client, for error messages
+
+    async def start(self) -> None:
+        # The channel binds to the running loop, hence created here rather than in __init__.
+        manager = ConnectionManager([self.endpoint])
+        # Reconnect quickly after an etcd restart (gRPC's default backoff grows to minutes).
+        manager.grpc_options += [
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+        ]
+        self._channel = manager.get_channel()
+        self._kv = KVService(self._channel)
+        self._watch_stub = WatchStub(self._channel)
+        self._closed = asyncio.Event()
+
+    async def close(self) -> None:
+        self._closed.set()
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    # --- encoding ------------------------------------------------------------------------------------------
+
+    def _k(self, key: str) -> bytes:
+        return self._raw_prefix + key.encode()
+
+    def _kv_of(self, raw: object) -> KV:
+        return KV(
+            key=raw.key[len(self._raw_prefix) :].decode(),  # type: ignore[attr-defined]
+            value=raw.value,  # type: ignore[attr-defined]
+            create_revision=raw.create_revision,  # type: ignore[attr-defined]
+            mod_revision=raw.mod_revision,  # type: ignore[attr-defined]
+        )
+
+    @property
+    def _client(self) -> KVService:
+        if self._kv is None:
+            raise StorageError("EtcdStorage is not started (or closed)")
+        return self._kv
+
+    @contextlib.contextmanager
+    def _errors(self, requested: int = 0) -> Iterator[None]:
+        """Map etcd3aio / gRPC failures onto the storage errors."""
+        try:
+            yield
+        except (EtcdConnectionError, EtcdTransientError, TimeoutError) as exc:
+            raise UnavailableError(f"etcd {self.endpoint}: {exc}") from exc
+        except grpc.aio.AioRpcError as exc:
+            detail = exc.details() or ""
+            if "required revision has been compacted" in detail:
+                raise CompactedError(requested, self._compacted) from exc
+            if exc.code() in _TRANSIENT:
+                raise UnavailableError(f"etcd {self.endpoint}: {exc.code().name} {detail}") from exc
+            raise StorageError(f"etcd {self.endpoint}: {exc.code().name} {detail}") from exc
+
+    # --- reads ---------------------------------------------------------------------------------------------
+
+    async def get(self, key: str) -> KV | None:
+        with self._errors():
+            resp = await self._client.get(self._k(key), timeout=self.request_timeout)
+        return self._kv_of(resp.kvs[0]) if resp.kvs else None
+
+    async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_key: str = "") -> ListResult:
+        raw_prefix = self._k(prefix)
+        start = self._k(start_key) if start_key > prefix else raw_prefix
+        with self._errors(revision):
+            resp = await self._client.get(
+                start,
+                prefix_range_end(raw_prefix),
+                revision=max(revision, 0),
+                limit=max(limit, 0),
+                timeout=self.request_timeout,
+            )
+        return ListResult(
+            kvs=[self._kv_of(kv) for kv in resp.kvs],
+            revision=revision if revision > 0 else resp.header.revision,
+            more=resp.more,
+        )
+
+    async def current_revision(self) -> int:
+        # A count-only range of one key: the header carries the store's current revision.
+        with self._errors():
+            resp = await self._client.get(self._raw_prefix + b"\x00", count_only=True, timeout=self.request_timeout)
+        return int(resp.header.revision)
+
+    # --- writes --------------------------------------------------------------------------------------------
+
+    async def create(self, key: str, value: bytes) -> KV:
+        k = self._k(key)
+        client = self._client
+        resp = await self._txn([client.txn_compare_create_revision(k, 0)], [client.txn_op_put(k, value)], [])
+        if not resp.succeeded:
+            raise KeyExistsError(key)
+        rev = int(resp.header.revision)
+        return KV(key, bytes(value), rev, rev)
+
+    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KV:
+        k = self._k(key)
+        client = self._client
+        resp = await self._txn(
+            self._guard(k, expected_mod_revision), [client.txn_op_put(k, value, prev_kv=True)], [client.txn_op_get(k)]
+        )
+        if not resp.succeeded:
+            self._raise_guard_failure(key, resp)
+        prev = resp.responses[0].response_put.prev_kv
+        return KV(key, bytes(value), int(prev.create_revision), int(resp.header.revision))
+
+    async def delete(self, key: str, expected_mod_revision: int = 0) -> KV:
+        k = self._k(key)
+        client = self._client
+        resp = await self._txn(
+            self._guard(k, expected_mod_revision), [client.txn_op_delete(k, prev_kv=True)], [client.txn_op_get(k)]
+        )
+        if not resp.succeeded:
+            self._raise_guard_failure(key, resp)
+        prev_kvs = resp.responses[0].response_delete_range.prev_kvs
+        if not prev_kvs:  # cannot happen while the existence guard holds; be explicit anyway
+            raise KeyNotFoundError(key)
+        return self._kv_of(prev_kvs[0])
+
+    async def _txn(self, compare: list[Compare], success: list[RequestOp], failure: list[RequestOp]) -> TxnResponse:
+        """One write transaction, retried only while it provably never reached etcd (no connection).
+
+        Like etcd's clientv3, a write that may have been applied is never retried: a timeout or a broken
+        connection after sending surfaces as UnavailableError.
+        """
+        deadline = time.monotonic() + self.request_timeout
+        backoff = 0.02
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                with self._errors():
+                    return await self._client.txn(
+                        compare, success, failure, timeout=max(remaining, 0.001), max_attempts=1
+                    )
+            except UnavailableError as exc:
+                cause = exc.__cause__.__cause__ if exc.__cause__ is not None else None
+                detail = cause.details() if isinstance(cause, grpc.aio.AioRpcError) else ""
+                if not _never_sent(detail or "") or time.monotonic() + backoff >= deadline:
+                    raise
+            await asyncio.sleep(backoff)  # the channel is reconnecting; wait before the next attempt
+            backoff = min(backoff * 2, 0.5)
+
+    @staticmethod
+    def _guard(k: bytes, expected_mod_revision: int) -> list[Compare]:
+        # version > 0: the key exists (a missing key has mod_revision 0, which must not match a 0 guard).
+        compares = [Compare(result=Compare.GREATER, target=Compare.VERSION, key=k, version=0)]
+        if expected_mod_revision > 0:
+            compares.append(
+                Compare(result=Compare.EQUAL, target=Compare.MOD, key=k, mod_revision=expected_mod_revision)
+            )
+        return compares
+
+    def _raise_guard_failure(self, key: str, resp: object) -> None:
+        kvs = resp.responses[0].response_range.kvs  # type: ignore[attr-defined]
+        if not kvs:
+            raise KeyNotFoundError(key)
+        raise ConflictError(key, self._kv_of(kvs[0]))
+
+    async def compact(self, revision: int) -> None:
+        with self._errors(revision):
+            await self._client.compact(revision, timeout=self.request_timeout, max_attempts=1)
+        self._compacted = max(self._compacted, revision)
+
+    # --- watch ---------------------------------------------------------------------------------------------
+
+    def request_progress(self) -> None:
+        """Ask every open watch stream for a progress notification (etcd answers once the stream is synced)."""
+        self._progress_wanted.set()
+        self._progress_wanted = asyncio.Event()
+
+    async def watch(
+        self, prefix: str, start_revision: int, *, progress: Callable[[int], None] | None = None
+    ) -> AsyncIterator[list[Event]]:
+        """See Storage.watch. `progress(rev)` (an extension used by the watch cache) is called when etcd
+        confirms, after `request_progress()`, that every event under `prefix` up to `rev` was delivered."""
+        raw_prefix = self._k(prefix)
+        range_end = prefix_range_end(raw_prefix)
+        next_rev = start_revision if start_revision > 0 else await self.current_revision() + 1
+        backoff = self.watch_backoff
+        while not self._closed.is_set():
+            if self._watch_stub is None:
+                return
+
+            async def requests(
+                rev: int = next_rev, closed: asyncio.Event = self._closed
+            ) -> AsyncIterator[WatchRequest]:
+                yield WatchRequest(
+                    create_request=WatchCreateRequest(
+                        key=raw_prefix, range_end=range_end, start_revision=rev, prev_kv=True
+                    )
+                )
+                # Keep the request side open for the life of the stream; forward progress requests.
+                while not closed.is_set():
+                    wanted = self._progress_wanted
+                    waits = [asyncio.ensure_future(closed.wait()), asyncio.ensure_future(wanted.wait())]
+                    try:
+                        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for fut in waits:
+                            fut.cancel()
+                    if not closed.is_set():
+                        yield WatchRequest(progress_request=WatchProgressRequest())
+
+            call = self._watch_stub.Watch(requests())
+            try:
+                async for resp in call:
+                    if resp.compact_revision > 0:
+                        self._compacted = max(self._compacted, int(resp.compact_revision))
+                        raise CompactedError(next_rev, int(resp.compact_revision))
+                    if resp.canceled:
+                        raise StorageError(f"etcd cancelled the watch on {prefix!r}: {resp.cancel_reason}")
+                    if not resp.events:
+                        # A progress notification (or the created ack): synced up to the header revision.
+                        if progress is not None and not resp.created:
+                            progress(max(int(resp.header.revision), next_rev - 1))
+                        continue
+                    batch = [self._event_of(ev) for ev in resp.events]
+                    next_rev = batch[-1].kv.mod_revision + 1
+                    backoff = self.watch_backoff
+                    yield batch
+                # The server ended the stream (e.g. etcd shutting down): resume below.
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.CANCELLED and self._closed.is_set():
+                    return
+                if exc.code() not in (*_TRANSIENT, grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL):
+                    raise StorageError(f"etcd watch on {prefix!r}: {exc.code().name} {exc.details()}") from exc
+                log.warning("etcd watch on %r broke (%s); resuming from revision %d", prefix, exc.code(), next_rev)
+            finally:
+                call.cancel()
+            if self._closed.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), backoff)
+            backoff = min(backoff * 2, self.watch_max_backoff)
+
+    def _event_of(self, ev: object) -> Event:
+        kv = self._kv_of(ev.kv)  # type: ignore[attr-defined]
+        prev = self._kv_of(ev.prev_kv) if ev.HasField("prev_kv") else None  # type: ignore[attr-defined]
+        if ev.type == _DELETE:  # type: ignore[attr-defined]
+            return Event("DELETE", KV(kv.key, b"", 0, kv.mod_revision), prev)
+        return Event("PUT", kv, prev)
+
+    def __repr__(self) -> str:
+        return f"EtcdStorage({self.endpoint!r}, prefix={self.prefix!r})"
