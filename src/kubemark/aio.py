@@ -1,0 +1,33 @@
+"""Running kubemark's async entry points: uvloop event loops and shutdown on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on a uvloop event loop (the stdlib loop where uvloop is unavailable)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a hard dependency on Linux
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+async def wait_for_shutdown_signal() -> signal.Signals:
+    """Block until SIGINT or SIGTERM arrives; returns which one. Handlers are removed afterwards."""
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[signal.Signals] = loop.create_future()
+    watched = (signal.SIGINT, signal.SIGTERM)
+    for sig in watched:
+        loop.add_signal_handler(sig, lambda s=sig: received.done() or received.set_result(s))
+    try:
+        return await received
+    finally:
+        for sig in watched:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,307 @@
+"""`APIServer`: the embedded kube-apiserver, in-process, for tests and for the CLI.
+
+start(): etcd (when asked) -> storage -> one watch cache and one ResourceStore per served resource ->
+default namespaces -> aiohttp site on host:port (port 0 picks a free one; see `.url`) -> periodic compaction.
+stop() undoes it in reverse order. Also an async context manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from ssl import SSLContext
+from typing import Any, Literal
+
+from aiohttp import web
+
+from kubemark.master.apiserver.app import create_app
+from kubemark.master.apiserver.object_store import ResourceStore
+from kubemark.master.apiserver.resources import RESOURCES, ResourceType
+from kubemark.master.apiserver.strategy import Strategy
+from kubemark.master.storage.base import CompactedError, Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+POD_NODE_INDEX = "spec.nodeName"
+
+Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[Any]]
+
+
+@dataclass
+class APIServerConfig:
+    """How to run the embedded API server."""
+
+    storage: Literal["memory", "etcd"] = "memory"
+    data_dir: Path | None = None  # etcd data; a temporary directory when None
+    host: str = "127.0.0.1"
+    port: int = 0
+    etcd_binary: str | None = None
+    unsafe_no_fsync: bool = False
+    etcd_endpoint: str | None = None  # use an already running etcd instead of starting one
+    tls: bool = False
+    ssl_context: SSLContext | None = None
+    middlewares: Sequence[Middleware] = ()
+    extra_routes: Sequence[web.RouteDef] = ()
+    metrics: Any = None  # APIServerMetrics (optional)
+    compaction_interval: float = 300.0  # seconds; <= 0 disables compaction
+    watch_cache_window: int = 20000  # events kept per resource for watches from a past resourceVersion
+    watch_bookmark_interval: float = 60.0  # seconds between BOOKMARK events on idle watches
+    freshness_timeout: float = 3.0  # seconds a read waits for the watch cache before 504 (upstream: 3 s)
+    storage_count_interval: float = 60.0  # seconds between apiserver_storage_objects updates (with metrics)
+    shutdown_timeout: float = 5.0
+    resources: Sequence[ResourceType] = field(default_factory=lambda: RESOURCES)
+
+
+def _pod_node_name(obj: dict[str, Any]) -> str | None:
+    return (obj.get("spec") or {}).get("nodeName") or None
+
+
+def _object_name(obj: dict[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get("name") or None
+
+
+# Cache indexes per resource, named after the field selector they serve: each kubelet watches its pods by
+# spec.nodeName and its Node by metadata.name, so both must be dispatched in O(1), not O(nodes).
+_INDEXES: dict[tuple[str, str], dict[str, Callable[[dict[str, Any]], str | None]]] = {
+    ("", "pods"): {POD_NODE_INDEX: _pod_node_name},
+    ("", "nodes"): {"metadata.name": _object_name},
+}
+
+
+def _strategy_for(rt: ResourceType) -> Strategy:
+    try:
+        from kubemark.master.apiserver.kinds import strategy_for
+    except ImportError:  # the kind rules are optional for the generic machinery
+        return Strategy(rt)
+    return strategy_for(rt)
+
+
+class APIServer:
+    """An in-process kube-apiserver on memory or etcd storage."""
+
+    def __init__(self, config: APIServerConfig | None = None) -> None:
+        self.config = config or APIServerConfig()
+        self.storage: Storage | None = None
+        self.etcd: Any = None
+        self.caches: dict[ResourceType, Any] = {}
+        self.stores: dict[ResourceType, ResourceStore] = {}
+        self.app: web.Application | None = None
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._compactor: asyncio.Task[None] | None = None
+        self._counter: asyncio.Task[None] | None = None
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.config.ssl_context is not None else "http"
+        host = self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    def store(self, group: str, plural: str) -> ResourceStore:
+        for rt, store in self.stores.items():
+            if rt.group == group and rt.plural == plural:
+                return store
+        raise KeyError(f"{plural}.{group}" if group else plural)
+
+    # --- lifecycle -----------------------------------------------------------------------------------------
+
+    async def _start_storage(self) -> Storage:
+        cfg = self.config
+        if cfg.storage == "memory":
+            from kubemark.master.storage.memory import MemoryStorage
+
+            storage: Storage = MemoryStorage()
+        elif cfg.storage == "etcd":
+            from kubemark.master.storage.etcd import EtcdStorage
+
+            endpoint = cfg.etcd_endpoint
+            if endpoint is None:
+                from kubemark.master.storage.etcd_server import EtcdServer
+
+                data_dir = cfg.data_dir
+                if data_dir is None:
+                    self._tmpdir = tempfile.TemporaryDirectory(prefix="kubemark-etcd-")
+                    data_dir = Path(self._tmpdir.name)
+                self.etcd = EtcdServer(data_dir, binary=cfg.etcd_binary, unsafe_no_fsync=cfg.unsafe_no_fsync)
+                await self.etcd.start()
+                endpoint = self.etcd.endpoint
+            storage = EtcdStorage(endpoint)
+        else:
+            raise ValueError(f"unknown storage {cfg.storage!r}")
+        await storage.start()
+        return storage
+
+    async def start(self) -> None:
+        from kubemark.master.storage.cacher import WatchCache
+
+        cfg = self.config
+        if cfg.tls and cfg.ssl_context is None:
+            raise ValueError("tls=True needs an ssl_context (the serving certificate comes from the PKI)")
+        try:
+            self.storage = await self._start_storage()
+            storage = self.storage
+            for rt in cfg.resources:
+                cache = WatchCache(
+                    storage,
+                    rt.storage_prefix(),
+                    window=cfg.watch_cache_window,
+                    bookmark_interval=cfg.watch_bookmark_interval,
+                    bookmark_object=_bookmark_factory(rt),
+                )
+                for name, fn in _INDEXES.get((rt.group, rt.plural), {}).items():
+                    cache.add_index(name, fn)
+                self.caches[rt] = cache
+            await asyncio.gather(*(cache.start() for cache in self.caches.values()))
+            ns_rt = next((rt for rt in cfg.resources if rt.group == "" and rt.plural == "namespaces"), None)
+            ns_store = None
+            if ns_rt is not None:
+                ns_store = ResourceStore(
+                    ns_rt,
+                    storage,
+                    self.caches[ns_rt],
+                    _strategy_for(ns_rt),
+                    metrics=cfg.metrics,
+                    index_fields=tuple(_INDEXES.get(("", "namespaces"), {})),
+                    freshness_timeout=cfg.freshness_timeout,
+                )
+                self.stores[ns_rt] = ns_store
+            for rt in cfg.resources:
+                if rt is ns_rt:
+                    continue
+                self.stores[rt] = ResourceStore(
+                    rt,
+                    storage,
+                    self.caches[rt],
+                    _strategy_for(rt),
+                    namespaces=ns_store,
+                    metrics=cfg.metrics,
+                    index_fields=tuple(_INDEXES.get((rt.group, rt.plural), {})),
+                    freshness_timeout=cfg.freshness_timeout,
+                )
+            for store in self.stores.values():
+                warm_up = getattr(store.strategy, "warm_up", None)
+                if warm_up is not None:
+                    await warm_up(storage)
+            if ns_store is not None:
+                await self._ensure_namespaces(ns_store)
+            self.app = create_app(self.stores.values(), middlewares=cfg.middlewares, extra_routes=cfg.extra_routes)
+            # lingering_time=0: a connection whose body was refused unread (413) closes at once instead of
+            # draining it, which otherwise also holds stop() for the whole shutdown timeout.
+            self._runner = web.AppRunner(
+                self.app,
+                handle_signals=False,
+                access_log=None,
+                shutdown_timeout=cfg.shutdown_timeout,
+                lingering_time=0,
+            )
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, cfg.host, cfg.port, ssl_context=cfg.ssl_context, reuse_address=True)
+            await site.start()
+            addresses = self._runner.addresses
+            self.port = addresses[0][1] if addresses else cfg.port
+            if cfg.compaction_interval > 0:
+                self._compactor = asyncio.create_task(self._compact_loop(cfg.compaction_interval))
+            if cfg.metrics is not None and cfg.storage_count_interval > 0:
+                self.record_object_counts()
+                self._counter = asyncio.create_task(self._count_loop(cfg.storage_count_interval))
+            log.info("API server listening on %s (%s storage)", self.url, cfg.storage)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _ensure_namespaces(self, ns_store: ResourceStore) -> None:
+        for name in DEFAULT_NAMESPACES:
+            if await ns_store.storage.get(ns_store.key("", name)) is not None:
+                continue
+            try:
+                await ns_store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            except Exception as exc:  # another API server may have raced us to it
+                if getattr(exc, "code", None) != 409:
+                    raise
+
+    async def compact_now(self, keep: int = 0) -> int:
+        """Compact storage to (current revision - keep); returns the compacted revision (0 if nothing)."""
+        assert self.storage is not None
+        revision = await self.storage.current_revision() - keep
+        if revision <= 1:
+            return 0
+        try:
+            await self.storage.compact(revision)
+        except CompactedError:
+            return 0
+        return revision
+
+    async def _compact_loop(self, interval: float) -> None:
+        """Like upstream: every interval, compact to the revision seen one interval ago."""
+        assert self.storage is not None
+        previous = 0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                current = await self.storage.current_revision()
+                if previous > 1:
+                    with contextlib.suppress(CompactedError):
+                        await self.storage.compact(previous)
+                previous = current
+            except StorageError as exc:
+                log.warning("compaction failed: %s", exc)
+
+    def record_object_counts(self) -> None:
+        """Set apiserver_storage_objects for every resource from its watch cache (upstream: every minute)."""
+        metrics = self.config.metrics
+        if metrics is None:
+            return
+        for rt, cache in self.caches.items():
+            metrics.set_storage_objects(rt.group_resource, cache.count())
+
+    async def _count_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.record_object_counts()
+
+    async def stop(self) -> None:
+        for task in (self._compactor, self._counter):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._compactor = self._counter = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for cache in self.caches.values():
+            with contextlib.suppress(Exception):
+                await cache.stop()
+        self.caches.clear()
+        if self.storage is not None:
+            await self.storage.close()
+            self.storage = None
+        if self.etcd is not None:
+            await self.etcd.stop()
+            self.etcd = None
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+
+    async def __aenter__(self) -> APIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def _bookmark_factory(rt: ResourceType) -> Callable[[int], dict[str, Any]]:
+    def bookmark(revision: int) -> dict[str, Any]:
+        return {"kind": rt.kind, "apiVersion": rt.group_version, "metadata": {"resourceVersion": str(revision)}}
+
+    return bookmark

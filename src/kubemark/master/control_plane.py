@@ -1,0 +1,153 @@
+"""`ControlPlane`: the embedded master as one unit — PKI, the filter chain, metrics and the API server.
+
+This is what `kubemark master start` runs and what tests and `kubemark run` start in-process. The API server
+is secure by default (TLS, client certificates or bearer tokens, node authorization); `insecure_http` serves
+plain HTTP on loopback with every caller treated as an administrator, for speed experiments only.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from kubemark.master.apiserver.auth import Authenticator, Authorizer
+from kubemark.master.apiserver.filters import build_filters, metrics_route
+from kubemark.master.apiserver.inflight import InflightLimiter
+from kubemark.master.apiserver.metrics import APIServerMetrics
+from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
+from kubemark.master.apiserver.request_info import UserInfo
+from kubemark.master.apiserver.server import APIServer, APIServerConfig
+
+log = logging.getLogger(__name__)
+
+ADMIN_KUBECONFIG = "admin.kubeconfig"
+TOKEN_FILE = "admin.token"
+
+
+@dataclass
+class ControlPlaneConfig:
+    """How to run the embedded master."""
+
+    data_dir: Path
+    storage: Literal["etcd", "memory"] = "etcd"
+    host: str = "127.0.0.1"
+    port: int = 6443
+    insecure_http: bool = False
+    etcd_binary: str | None = None
+    unsafe_no_fsync: bool = False
+    max_requests_inflight: int = 400
+    max_mutating_requests_inflight: int = 200
+    compaction_interval: float = 300.0
+
+
+class ControlPlane:
+    """The embedded master. `start()` writes `<data_dir>/admin.kubeconfig`; restarting on the same data dir
+    keeps every object (etcd storage), the CA and the credentials."""
+
+    def __init__(self, config: ControlPlaneConfig) -> None:
+        self.config = config
+        self.metrics = APIServerMetrics()
+        self.pki: ClusterPKI | None = None
+        self.apiserver: APIServer | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_dir
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.data_dir / ADMIN_KUBECONFIG
+
+    @property
+    def url(self) -> str:
+        if self.apiserver is None:
+            raise RuntimeError("the control plane is not running")
+        return self.apiserver.url
+
+    async def start(self) -> None:
+        cfg = self.config
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        limiter = InflightLimiter(cfg.max_requests_inflight, cfg.max_mutating_requests_inflight, metrics=self.metrics)
+        ssl_context = None
+        authenticator = authorizer = None
+        if not cfg.insecure_http:
+            self.pki = ClusterPKI.load_or_create(self.data_dir / "pki", hosts=_serving_hosts(cfg.host))
+            ssl_context = self.pki.server_ssl_context()
+            authenticator = Authenticator({self._admin_token(): UserInfo("kubernetes-admin", ("system:masters",))})
+            authorizer = Authorizer()
+        filters = build_filters(
+            authenticator=authenticator, authorizer=authorizer, metrics=self.metrics, limiter=limiter
+        )
+        self.apiserver = APIServer(
+            APIServerConfig(
+                storage=cfg.storage,
+                data_dir=self.data_dir / "etcd",
+                host=cfg.host,
+                port=cfg.port,
+                etcd_binary=cfg.etcd_binary,
+                unsafe_no_fsync=cfg.unsafe_no_fsync,
+                ssl_context=ssl_context,
+                middlewares=filters,
+                extra_routes=[metrics_route(self.metrics)],
+                metrics=self.metrics,
+                compaction_interval=cfg.compaction_interval,
+            )
+        )
+        await self.apiserver.start()
+        self._write_admin_kubeconfig()
+        log.info("control plane ready at %s; kubeconfig %s", self.url, self.kubeconfig_path)
+
+    async def stop(self) -> None:
+        if self.apiserver is not None:
+            await self.apiserver.stop()
+            self.apiserver = None
+
+    async def __aenter__(self) -> ControlPlane:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def node_kubeconfig(self, node_name: str) -> dict[str, Any]:
+        """A kubeconfig (as a dict) for hollow node `node_name`: user system:node:<name> in system:nodes."""
+        if self.pki is None:
+            return _insecure_kubeconfig(self.url)
+        return self.pki.node_kubeconfig(node_name, server=self.url)
+
+    def _admin_token(self) -> str:
+        """A bearer token for the admin, kept beside the PKI (for clients that cannot use certificates)."""
+        path = self.data_dir / "pki" / TOKEN_FILE
+        if path.exists():
+            return path.read_text().strip()
+        token = secrets.token_urlsafe(32)
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+        return token
+
+    def _write_admin_kubeconfig(self) -> None:
+        if self.pki is not None:
+            self.pki.write_admin_kubeconfig(self.kubeconfig_path, server=self.url)
+        else:
+            write_kubeconfig(self.kubeconfig_path, server=self.url, ca_pem=None)
+
+
+def _serving_hosts(host: str) -> tuple[str, ...]:
+    hosts = ["127.0.0.1", "localhost", "::1"]
+    if host not in hosts and host not in ("0.0.0.0", "::"):
+        hosts.append(host)
+    return tuple(hosts)
+
+
+def _insecure_kubeconfig(server: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kubemark", "cluster": {"server": server}}],
+        "users": [{"name": "kubemark", "user": {}}],
+        "contexts": [{"name": "kubemark", "context": {"cluster": "kubemark", "user": "kubemark"}}],
+        "current-context": "kubemark",
+    }
