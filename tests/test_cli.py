@@ -46,11 +46,25 @@ def test_unknown_option_is_a_usage_error() -> None:
     assert result.exit_code == 2
 
 
-@pytest.mark.parametrize("args", [["report"], ["compare"]])
+@pytest.mark.parametrize("args", [["run"]])
 def test_parts_not_landed_say_so(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == NOT_AVAILABLE
     assert "not yet available" in result.output
+
+
+def test_nodes_start_requires_a_count() -> None:
+    result = runner.invoke(app, ["nodes", "start"])
+    assert result.exit_code == 2
+    assert "--count" in result.output
+
+
+def test_nodes_start_with_a_bad_node_config_names_the_field(tmp_path) -> None:
+    bad = tmp_path / "nodes.yaml"
+    bad.write_text("capacity:\n  cpu: lots\n")
+    result = runner.invoke(app, ["nodes", "start", "--count", "1", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "capacity" in result.output
 
 
 def test_installed_console_script() -> None:

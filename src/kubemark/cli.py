@@ -141,9 +141,48 @@ def master_node_kubeconfig(
 
 
 @nodes_app.command("start")
-def nodes_start() -> None:
-    """Run N hollow nodes against an API server until interrupted."""
-    _not_available("`kubemark nodes start`", 5)
+def nodes_start(
+    count: Annotated[int, typer.Option(min=1, help="How many hollow nodes to run.")],
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="Kubeconfig of the target cluster (default: $KUBECONFIG, ~/.kube/config).")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context to use.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one event loop each).")] = 1,
+    prefix: Annotated[str, typer.Option(help="Node name prefix: <prefix>-<index>.")] = "hollow-node",
+    start_index: Annotated[int, typer.Option(min=0, help="Index of the first node (for several pools).")] = 0,
+    config: Annotated[Path | None, typer.Option(help="Node config YAML (shape, delays, lifetimes, periods).")] = None,
+    ramp: Annotated[float, typer.Option(min=0, help="Nodes started per second (0: as fast as possible).")] = 0.0,
+    shared_connection: Annotated[
+        bool, typer.Option(help="Share one connection pool between nodes (lighter, less faithful).")
+    ] = False,
+    delete_on_exit: Annotated[bool, typer.Option(help="Delete the Node objects when stopping.")] = False,
+    endpoint_port: Annotated[
+        int | None, typer.Option(help="Serve the kubelet API and pool /metrics on this port (0: any free port).")
+    ] = None,
+) -> None:
+    """Run hollow nodes against an API server in the foreground until SIGINT/SIGTERM."""
+    from kubemark.client import KubeconfigError
+    from kubemark.hollow.config import NodeConfigError
+    from kubemark.hollow.pool import NodesOptions, run_nodes
+
+    options = NodesOptions(
+        count=count,
+        kubeconfig=kubeconfig,
+        context=context,
+        workers=workers,
+        prefix=prefix,
+        config_path=str(config) if config else None,
+        ramp=ramp,
+        shared_connection=shared_connection,
+        delete_on_exit=delete_on_exit,
+        start_index=start_index,
+        endpoint_port=endpoint_port,
+    )
+    try:
+        run_async(run_nodes(options))
+    except (NodeConfigError, KubeconfigError) as exc:
+        typer.echo(f"kubemark: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command("run")
@@ -153,15 +192,48 @@ def run() -> None:
 
 
 @app.command("report")
-def report() -> None:
-    """Re-render a run directory as a terminal table and an HTML report."""
-    _not_available("`kubemark report`", 6)
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written by `kubemark run`.")]) -> None:
+    """Re-render a run directory as a terminal table and a self-contained report.html."""
+    from rich.console import Console
+
+    from kubemark.report.html import render_report
+    from kubemark.report.model import RunDirError, read_run_dir
+    from kubemark.report.table import pod_startup_table, verdict_table
+
+    try:
+        result = read_run_dir(run_dir)
+        out = render_report(run_dir)
+    except RunDirError as exc:
+        typer.echo(f"kubemark: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    console = Console()
+    console.print(pod_startup_table(result))
+    console.print(verdict_table(result.verdicts))
+    console.print(f"report: {out}")
 
 
 @app.command("compare")
-def compare() -> None:
-    """Compare two run directories and flag regressions."""
-    _not_available("`kubemark compare`", 6)
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="Run directory A (the baseline).")],
+    candidate: Annotated[Path, typer.Argument(help="Run directory B (compared against A).")],
+    threshold: Annotated[float, typer.Option(min=0, help="Regression threshold in percent.")] = 10.0,
+) -> None:
+    """Compare two run directories; exit 1 when B regresses against A beyond the threshold."""
+    from rich.console import Console
+
+    from kubemark.report.compare import compare_runs
+    from kubemark.report.model import RunDirError
+    from kubemark.report.table import comparison_table
+
+    try:
+        result = compare_runs(baseline, candidate, threshold_pct=threshold)
+    except RunDirError as exc:
+        typer.echo(f"kubemark: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    Console().print(comparison_table(result))
+    if result.has_regression:
+        typer.echo(f"regressions: {len(result.regressions)}", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -1,1 +1,1 @@
-"""Reserved for the load part (see the issues)."""
+"""Load generation: clusterloader2-style test configs (config.py), templates (templates.py), tuning sets (tuning.py)."""

@@ -1,1 +1,1 @@
-"""Reserved for the measure part (see the issues)."""
+"""Measurement statistics: percentiles and latency series, SLO thresholds and verdicts, clock-skew checks."""

@@ -1,1 +1,1 @@
-"""Reserved for the report part (see the issues)."""
+"""Run reports: the run directory model, clusterloader2 PerfData/junit, report.html, run comparison, rich tables."""

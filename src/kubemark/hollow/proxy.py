@@ -1,0 +1,143 @@
+"""HollowProxy: kube-proxy's API load (its watches, sync loop and start-up event) without programming rules.
+
+Watches Services and EndpointSlices with kube-proxy's label selector, and its own Node. Changes mark the
+proxy dirty; the sync loop runs at most once per min-sync-period and at least once per sync period, "programs"
+the rule set (only its size is computed) and records network programming latency: for each EndpointSlice
+changed since the last sync, now - its `endpoints.kubernetes.io/last-change-trigger-time` annotation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kubemark.client.informer import Informer
+from kubemark.client.paths import resource_path
+from kubemark.hollow.config import NodeConfig
+from kubemark.hollow.events import EventRecorder
+from kubemark.kube.meta import parse_time
+
+if TYPE_CHECKING:
+    from kubemark.client.rest import RestClient
+
+log = logging.getLogger(__name__)
+
+PROXY_LABEL_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
+TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+def rule_count(services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> int:
+    """Rules an iptables proxier would write: per service port, one service rule plus one per ready endpoint."""
+    ready: dict[tuple[str, str], int] = {}
+    for s in slices:
+        meta = s.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if not owner:
+            continue
+        n = sum(1 for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready", True) is not False)
+        key = (meta.get("namespace", ""), owner)
+        ready[key] = ready.get(key, 0) + n
+    total = 0
+    for svc in services:
+        meta = svc.get("metadata") or {}
+        ports = len((svc.get("spec") or {}).get("ports") or [])
+        total += ports * (1 + ready.get((meta.get("namespace", ""), meta.get("name", "")), 0))
+    return total
+
+
+class HollowProxy:
+    """One node's kube-proxy."""
+
+    def __init__(
+        self,
+        node_name: str,
+        client: RestClient,
+        config: NodeConfig,
+        *,
+        recorder: EventRecorder | None = None,
+        on_programming_latency: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.node_name = node_name
+        self.client = client
+        self.min_sync_period = config.proxy.min_sync_period
+        self.sync_period = config.proxy.sync_period
+        self.recorder = recorder or EventRecorder(client, component="kube-proxy", host=node_name, enabled=config.events)
+        self._on_latency = on_programming_latency
+        self._clock = clock
+        self.services = Informer(client, resource_path("", "v1", "services"), label_selector=PROXY_LABEL_SELECTOR)
+        self.slices = Informer(
+            client, resource_path("discovery.k8s.io", "v1", "endpointslices"), label_selector=PROXY_LABEL_SELECTOR
+        )
+        self.node = Informer(client, resource_path("", "v1", "nodes"), field_selector=f"metadata.name={node_name}")
+        self._dirty = asyncio.Event()
+        self._changed_slices: dict[str, float] = {}  # slice key -> trigger time (epoch) awaiting programming
+        self.rules = 0
+        self.syncs = 0
+        self.synced = asyncio.Event()  # set after every sync; tests clear and wait
+        self._task: asyncio.Task[None] | None = None
+
+    def _mark(self, *_: Any) -> None:
+        self._dirty.set()
+
+    def _slice_changed(self, *objs: dict[str, Any]) -> None:
+        obj = objs[-1]
+        meta = obj.get("metadata") or {}
+        text = (meta.get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION)
+        if text:
+            try:
+                key = f"{meta.get('namespace')}/{meta.get('name')}"
+                self._changed_slices.setdefault(key, parse_time(text))
+            except ValueError:
+                pass
+        self._dirty.set()
+
+    def sync(self) -> None:
+        """Program the proxy rules now (compute their count) and record programming latencies."""
+        self.rules = rule_count(self.services.list(), self.slices.list())
+        now = self._clock()
+        if self._on_latency is not None:
+            for trigger in self._changed_slices.values():
+                self._on_latency(max(0.0, now - trigger))
+        self._changed_slices.clear()
+        self.syncs += 1
+        self.synced.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for informer in (self.services, self.slices):
+            await informer.wait_synced()
+        last = float("-inf")
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), self.sync_period)
+            wait = last + self.min_sync_period - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._dirty.clear()
+            self.sync()
+            last = loop.time()
+
+    async def start(self) -> None:
+        self.services.add_handler(on_add=self._mark, on_update=self._mark, on_delete=self._mark)
+        self.slices.add_handler(on_add=self._slice_changed, on_update=self._slice_changed, on_delete=self._mark)
+        for informer in (self.services, self.slices, self.node):
+            informer.start()
+        node_ref = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": self.node_name, "uid": self.node_name}}
+        self.recorder.record(node_ref, "Normal", "Starting", "")
+        self._task = asyncio.create_task(self.run(), name=f"proxy {self.node_name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for informer in (self.services, self.slices, self.node):
+            await informer.stop()
+        await self.recorder.flush()

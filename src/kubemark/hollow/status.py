@@ -1,0 +1,230 @@
+"""The hollow kubelet's Node: the object it registers, and the periodic node-status patch.
+
+Like kubelet: status is recomputed every nodeStatusUpdateFrequency (10 s) from the last known Node, and a
+strategic-merge PATCH (conditions merged by type, with `$setElementOrder/conditions`) is sent only when
+something other than heartbeat times changed, or nodeStatusReportFrequency (5 min) has passed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubemark.hollow.config import NodeConfig
+from kubemark.kube.meta import format_rfc3339
+from kubemark.kube.patch import create_strategic_merge_patch
+
+PADDING_ANNOTATION = "kubemark.io/node-padding"
+PROVIDER_PREFIX = "kubemark://"
+
+# kubelet's condition setters run in this order, so a registered Node lists them so.
+KUBELET_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready")
+
+_HEALTHY: dict[str, tuple[str, str, str]] = {
+    "MemoryPressure": ("False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    "DiskPressure": ("False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    "PIDPressure": ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    "Ready": ("True", "KubeletReady", "kubelet is posting ready status"),
+}
+_NOT_READY = (
+    "False",
+    "KubeletNotReady",
+    "container runtime status check may not have completed yet",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    """Host identifiers in nodeInfo: machine ID and system UUID are stable per name, boot ID per start."""
+
+    machine_id: str
+    system_uuid: str
+    boot_id: str
+
+    @classmethod
+    def for_node(cls, name: str, boot_id: str | None = None) -> NodeIdentity:
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        return cls(
+            machine_id=digest[:32],
+            system_uuid=str(uuid.UUID(digest[32:64])),
+            boot_id=boot_id or str(uuid.uuid4()),
+        )
+
+
+@dataclass(slots=True)
+class NodeSpecFacts:
+    """Everything a node's status depends on apart from time."""
+
+    name: str
+    index: int
+    config: NodeConfig
+    identity: NodeIdentity
+    ready: bool = True
+    pressure: dict[str, bool] = field(default_factory=dict)  # condition type -> under pressure
+
+    @property
+    def node_ip(self) -> str:
+        return self.config.node_ip(self.index)
+
+
+def _condition(ctype: str, status: str, reason: str, message: str, now: str, since: str) -> dict[str, Any]:
+    return {
+        "type": ctype,
+        "status": status,
+        "lastHeartbeatTime": now,
+        "lastTransitionTime": since,
+        "reason": reason,
+        "message": message,
+    }
+
+
+def _pressure_condition(ctype: str) -> tuple[str, str, str]:
+    word = {"MemoryPressure": "Insufficient memory", "DiskPressure": "Disk pressure", "PIDPressure": "Insufficient PID"}
+    reason = {
+        "MemoryPressure": "KubeletHasInsufficientMemory",
+        "DiskPressure": "KubeletHasDiskPressure",
+        "PIDPressure": "KubeletHasInsufficientPID",
+    }
+    return "True", reason[ctype], f"kubelet has {word[ctype].lower()}"
+
+
+def kubelet_conditions(facts: NodeSpecFacts, previous: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """Kubelet's four conditions, keeping lastTransitionTime when a status did not change."""
+    stamp = format_rfc3339(now)
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for ctype in KUBELET_CONDITIONS:
+        if ctype == "Ready":
+            status, reason, message = _HEALTHY["Ready"] if facts.ready else _NOT_READY
+        elif facts.pressure.get(ctype):
+            status, reason, message = _pressure_condition(ctype)
+        else:
+            status, reason, message = _HEALTHY[ctype]
+        old = before.get(ctype)
+        since = (
+            old["lastTransitionTime"]
+            if old and old.get("status") == status and old.get("lastTransitionTime")
+            else stamp
+        )
+        out.append(_condition(ctype, status, reason, message, stamp, since))
+    return out
+
+
+def _images(config: NodeConfig) -> list[dict[str, Any]]:
+    # kubelet reports at most 50 images (nodeStatusMaxImages) and at most 5 names per image.
+    return [{"names": list(img.names[:5]), "sizeBytes": img.size_bytes} for img in config.images[:50]]
+
+
+def static_status(facts: NodeSpecFacts) -> dict[str, Any]:
+    """Status fields that do not depend on time: capacity, addresses, endpoints, nodeInfo, images."""
+    config = facts.config
+    return {
+        "capacity": dict(config.capacity),
+        "allocatable": config.allocatable(),
+        "addresses": [
+            {"type": "InternalIP", "address": facts.node_ip},
+            {"type": "Hostname", "address": facts.name},
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": config.kubelet_port(facts.index)}},
+        "nodeInfo": {
+            "machineID": facts.identity.machine_id,
+            "systemUUID": facts.identity.system_uuid,
+            "bootID": facts.identity.boot_id,
+            "kernelVersion": config.kernel_version,
+            "osImage": config.os_image,
+            "containerRuntimeVersion": config.container_runtime_version,
+            "kubeletVersion": config.kubelet_version,
+            "kubeProxyVersion": config.kubelet_version,
+            "operatingSystem": "linux",
+            "architecture": "amd64",
+        },
+        "images": _images(config),
+    }
+
+
+def build_node(facts: NodeSpecFacts, now: float, *, ready: bool = False) -> dict[str, Any]:
+    """The Node a kubelet POSTs at registration (Ready=False until the first status sync, as kubelet)."""
+    config = facts.config
+    labels = {
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": facts.name,
+        "kubernetes.io/os": "linux",
+        **config.labels,
+    }
+    annotations = {"volumes.kubernetes.io/controller-managed-attach-detach": "true"}
+    if config.node_padding_bytes:
+        annotations[PADDING_ANNOTATION] = "x" * config.node_padding_bytes
+    spec: dict[str, Any] = {"providerID": PROVIDER_PREFIX + facts.name}
+    if config.taints:
+        spec["taints"] = [
+            {"key": t.key, "effect": t.effect, **({"value": t.value} if t.value else {})} for t in config.taints
+        ]
+    registration = NodeSpecFacts(facts.name, facts.index, config, facts.identity, ready=ready, pressure=facts.pressure)
+    status = static_status(facts)
+    status["conditions"] = kubelet_conditions(registration, [], now)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": facts.name, "labels": labels, "annotations": annotations},
+        "spec": spec,
+        "status": status,
+    }
+
+
+def _without_heartbeats(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    stripped = [{k: v for k, v in c.items() if k != "lastHeartbeatTime"} for c in conditions]
+    return sorted(stripped, key=lambda c: str(c.get("type")))
+
+
+def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """kubelet's nodeStatusHasChanged: any difference except conditions' lastHeartbeatTime."""
+    if _without_heartbeats(old.get("conditions") or []) != _without_heartbeats(new.get("conditions") or []):
+        return True
+    rest_old = {k: v for k, v in old.items() if k != "conditions"}
+    rest_new = {k: v for k, v in new.items() if k != "conditions"}
+    return rest_old != rest_new
+
+
+class NodeStatusReporter:
+    """Decides whether a status sync PATCHes, and builds the patch; the caller sends it and calls `reported`."""
+
+    def __init__(self, facts: NodeSpecFacts, *, clock: Callable[[], float] = time.time) -> None:
+        self.facts = facts
+        self._clock = clock
+        self.last_report: float | None = None
+        self.patches = 0
+
+    def desired(self, original: dict[str, Any], now: float) -> dict[str, Any]:
+        """The Node as this kubelet wants it: the original with kubelet's status fields recomputed."""
+        node = copy.deepcopy(original)
+        status = node.setdefault("status", {})
+        old_conditions = status.get("conditions") or []
+        ours = kubelet_conditions(self.facts, old_conditions, now)
+        by_type = {c["type"]: c for c in ours}
+        merged = [by_type.pop(c.get("type"), c) for c in old_conditions]  # keep others' (NPD) conditions
+        merged.extend(c for c in ours if c["type"] in by_type)
+        status.update(static_status(self.facts))
+        status["conditions"] = merged
+        return node
+
+    def patch_for(self, original: dict[str, Any]) -> dict[str, Any] | None:
+        """The status PATCH to send now, or None when nothing changed and the report period has not passed."""
+        now = self._clock()
+        node = self.desired(original, now)
+        changed = status_changed(original.get("status") or {}, node["status"])
+        due = self.last_report is None or now - self.last_report >= self.facts.config.heartbeat.status_report_frequency
+        if not changed and not due:
+            return None
+        patch = create_strategic_merge_patch(original, node, "Node")
+        return patch or None
+
+    def reported(self) -> None:
+        self.last_report = self._clock()
+        self.patches += 1

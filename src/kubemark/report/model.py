@@ -1,0 +1,253 @@
+"""A run's results as plain data, and the run directory they live in (so reports can be re-rendered).
+
+Layout of a run directory (written by the player, read by `kubemark report` and `kubemark compare`):
+
+    summary.json               test, start/end (unix s), parameters, steps, verdicts, clock_skew
+    pod_startup.csv            pod,created,scheduled,running,watched      (unix s; empty = never)
+    api_calls.csv              started_at,verb,resource,subresource,scope,status,seconds
+    scheduling_throughput.csv  time,pods_per_second
+    resource_usage.csv         time,component,cpu_cores,memory_bytes
+    fill_levels.csv            fill_pct,pod_startup_seconds               (one row per sample)
+
+Every CSV is optional; a missing file is an empty series.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubemark import codec
+from kubemark.measure.percentiles import PodTimeline
+from kubemark.measure.slo import ApiCallKey, Verdict
+
+__all__ = [
+    "ApiCall",
+    "RunDirError",
+    "RunResult",
+    "StepResult",
+    "UsageSample",
+    "read_run_dir",
+    "write_run_dir",
+]
+
+SUMMARY = "summary.json"
+POD_STARTUP_CSV = "pod_startup.csv"
+API_CALLS_CSV = "api_calls.csv"
+THROUGHPUT_CSV = "scheduling_throughput.csv"
+USAGE_CSV = "resource_usage.csv"
+FILL_CSV = "fill_levels.csv"
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    name: str
+    started: float
+    finished: float
+    error: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.finished - self.started)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    started_at: float
+    verb: str
+    resource: str
+    subresource: str
+    scope: str
+    status: int | None
+    seconds: float
+
+    @property
+    def key(self) -> ApiCallKey:
+        return ApiCallKey(self.verb, self.resource, self.subresource, self.scope)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSample:
+    time: float
+    component: str
+    cpu_cores: float
+    memory_bytes: float
+
+
+@dataclass
+class RunResult:
+    test: str
+    start: float
+    end: float
+    parameters: dict[str, Any] = field(default_factory=dict)
+    steps: list[StepResult] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    clock_skew: dict[str, Any] | None = None
+    pods: list[PodTimeline] = field(default_factory=list)
+    api_calls: list[ApiCall] = field(default_factory=list)
+    throughput: list[tuple[float, float]] = field(default_factory=list)  # (unix s, pods/s)
+    usage: list[UsageSample] = field(default_factory=list)
+    fill_levels: dict[float, list[float]] = field(default_factory=dict)  # fill % -> pod startup samples (s)
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts) and not any(s.error for s in self.steps)
+
+    def api_samples(self) -> dict[ApiCallKey, list[float]]:
+        """Latencies of answered calls grouped by (verb, resource, subresource, scope)."""
+        out: dict[ApiCallKey, list[float]] = defaultdict(list)
+        for call in self.api_calls:
+            if call.status is not None:
+                out[call.key].append(call.seconds)
+        return dict(out)
+
+
+# -- writing ----------------------------------------------------------------------------------------------------
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def write_run_dir(result: RunResult, run_dir: str | Path) -> Path:
+    """Write `result` in the run-directory layout; returns the directory."""
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "test": result.test,
+        "start": result.start,
+        "end": result.end,
+        "parameters": result.parameters,
+        "steps": [
+            {"name": s.name, "started": s.started, "finished": s.finished, "error": s.error} for s in result.steps
+        ],
+        "verdicts": [v.as_dict() for v in result.verdicts],
+        "clock_skew": result.clock_skew,
+    }
+    (d / SUMMARY).write_bytes(codec.dumps_pretty(summary))
+    _write_csv(
+        d / POD_STARTUP_CSV,
+        ["pod", "created", "scheduled", "running", "watched"],
+        ([p.name, _num(p.created), _num(p.scheduled), _num(p.running), _num(p.watched)] for p in result.pods),
+    )
+    _write_csv(
+        d / API_CALLS_CSV,
+        ["started_at", "verb", "resource", "subresource", "scope", "status", "seconds"],
+        (
+            [
+                _num(c.started_at),
+                c.verb,
+                c.resource,
+                c.subresource,
+                c.scope,
+                "" if c.status is None else c.status,
+                _num(c.seconds),
+            ]
+            for c in result.api_calls
+        ),
+    )
+    _write_csv(d / THROUGHPUT_CSV, ["time", "pods_per_second"], ([_num(t), _num(v)] for t, v in result.throughput))
+    _write_csv(
+        d / USAGE_CSV,
+        ["time", "component", "cpu_cores", "memory_bytes"],
+        ([_num(u.time), u.component, _num(u.cpu_cores), _num(u.memory_bytes)] for u in result.usage),
+    )
+    _write_csv(
+        d / FILL_CSV,
+        ["fill_pct", "pod_startup_seconds"],
+        ([_num(pct), _num(s)] for pct, samples in sorted(result.fill_levels.items()) for s in samples),
+    )
+    return d
+
+
+# -- reading ----------------------------------------------------------------------------------------------------
+
+
+class RunDirError(ValueError):
+    """A run directory that is missing or malformed; the message names the file."""
+
+
+def _opt(value: str) -> float | None:
+    return float(value) if value.strip() else None
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        for lineno, row in enumerate(csv.DictReader(f), start=2):
+            if None in row or any(v is None for v in row.values()):
+                raise RunDirError(f"{path}:{lineno}: wrong number of columns")
+            yield row
+
+
+def read_run_dir(run_dir: str | Path) -> RunResult:
+    """Load a run directory written by `write_run_dir` (or the player); raises RunDirError."""
+    d = Path(run_dir)
+    summary_path = d / SUMMARY
+    try:
+        summary = codec.loads(summary_path.read_bytes())
+    except OSError as exc:
+        raise RunDirError(f"{summary_path}: {exc.strerror or exc}") from None
+    except codec.JSONDecodeError as exc:
+        raise RunDirError(f"{summary_path}: invalid JSON: {exc}") from None
+    current = summary_path  # the file being parsed, for error messages
+    try:
+        result = RunResult(
+            test=str(summary["test"]),
+            start=float(summary["start"]),
+            end=float(summary["end"]),
+            parameters=dict(summary.get("parameters") or {}),
+            steps=[
+                StepResult(str(s["name"]), float(s["started"]), float(s["finished"]), str(s.get("error") or ""))
+                for s in summary.get("steps") or []
+            ],
+            verdicts=[Verdict.from_dict(v) for v in summary.get("verdicts") or []],
+            clock_skew=summary.get("clock_skew"),
+        )
+        current = d / POD_STARTUP_CSV
+        result.pods = [
+            PodTimeline(r["pod"], _opt(r["created"]), _opt(r["scheduled"]), _opt(r["running"]), _opt(r["watched"]))
+            for r in _rows(current)
+        ]
+        current = d / API_CALLS_CSV
+        result.api_calls = [
+            ApiCall(
+                float(r["started_at"]),
+                r["verb"],
+                r["resource"],
+                r["subresource"],
+                r["scope"],
+                int(r["status"]) if r["status"].strip() else None,
+                float(r["seconds"]),
+            )
+            for r in _rows(current)
+        ]
+        current = d / THROUGHPUT_CSV
+        result.throughput = [(float(r["time"]), float(r["pods_per_second"])) for r in _rows(current)]
+        current = d / USAGE_CSV
+        result.usage = [
+            UsageSample(float(r["time"]), r["component"], float(r["cpu_cores"]), float(r["memory_bytes"]))
+            for r in _rows(current)
+        ]
+        current = d / FILL_CSV
+        fill: dict[float, list[float]] = defaultdict(list)
+        for r in _rows(current):
+            fill[float(r["fill_pct"])].append(float(r["pod_startup_seconds"]))
+        result.fill_levels = dict(fill)
+    except RunDirError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunDirError(f"{current}: malformed ({exc!r})") from None
+    return result

@@ -1,0 +1,61 @@
+"""Rich tables for the terminal: SLO verdicts, a run's headline figures, and a run comparison."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from kubemark.measure.percentiles import POD_STARTUP_TRANSITIONS, pod_startup_series
+from kubemark.measure.slo import Verdict
+from kubemark.report.compare import Comparison
+from kubemark.report.model import RunResult
+
+__all__ = ["comparison_table", "pod_startup_table", "verdict_table"]
+
+
+def verdict_table(verdicts: list[Verdict]) -> Table:
+    table = Table(title="SLO verdicts")
+    for col in ("SLO", "measured", "threshold", "unit", "verdict"):
+        table.add_column(col, justify="left" if col in ("SLO", "unit", "verdict") else "right")
+    for v in verdicts:
+        mark = "[green]PASS[/green]" if v.passed else "[red]FAIL[/red]"
+        table.add_row(v.name, f"{v.measured:.4g}", f"{v.threshold:.4g}", v.unit, mark)
+    return table
+
+
+def pod_startup_table(result: RunResult) -> Table:
+    table = Table(title=f"{result.test}: pod startup latency (ms)")
+    table.add_column("transition")
+    for col in ("count", "p50", "p90", "p99", "max"):
+        table.add_column(col, justify="right")
+    series = pod_startup_series(result.pods)
+    for name in POD_STARTUP_TRANSITIONS:
+        s = series[name].summary()
+        table.add_row(
+            name, str(int(s["count"])), *(f"{s[k] * 1000:.1f}" for k in ("Perc50", "Perc90", "Perc99", "max"))
+        )
+    return table
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value * 1000:.1f} ms"
+    if unit == "bytes":
+        return f"{value / 2**20:.1f} MiB"
+    return f"{value:.3g} {unit}"
+
+
+def comparison_table(cmp: Comparison, *, only_changed: bool = False) -> Table:
+    table = Table(title=f"{cmp.run_b} vs {cmp.run_a} (regression threshold {cmp.threshold_pct:g}%)")
+    table.add_column("metric")
+    for col in ("A", "B", "change"):
+        table.add_column(col, justify="right")
+    table.add_column("")
+    for d in cmp.deltas:
+        if only_changed and not d.regression and (d.change_pct is None or abs(d.change_pct) < cmp.threshold_pct):
+            continue
+        change = "-" if d.change_pct is None else f"{d.change_pct:+.1f}%"
+        flag = "[red]REGRESSION[/red]" if d.regression else ""
+        table.add_row(d.metric, _fmt(d.a, d.unit), _fmt(d.b, d.unit), change, flag)
+    return table
