@@ -1,0 +1,186 @@
+"""`ControllerManager`: the kube-controller-manager of the embedded master, on one set of shared informers.
+
+`run_controllers(kubeconfig, ...)` is the CLI entry (`kubemark master controllers --kubeconfig K`): it builds
+a client with kube-controller-manager's defaults (qps 20, burst 30), runs the enabled controllers until
+cancelled, and serves the workqueue metrics on an optional /metrics port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from kubemark.client import RestClient, load_kubeconfig
+from kubemark.master.controllers.base import Controller, SharedInformers
+from kubemark.master.controllers.deployment import DeploymentController
+from kubemark.master.controllers.garbagecollector import GarbageCollector
+from kubemark.master.controllers.ipam import DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_MASK, NodeIpamController
+from kubemark.master.controllers.namespace import NamespaceController
+from kubemark.master.controllers.nodelifecycle import NodeLifecycleController, NodeLifecycleOptions
+from kubemark.master.controllers.replicaset import REPLICATION_CONTROLLER, ReplicaSetController
+from kubemark.master.controllers.serviceaccount import ServiceAccountController
+from kubemark.master.controllers.workqueue import QueueMetrics
+
+log = logging.getLogger(__name__)
+
+ALL_CONTROLLERS = (
+    "replicaset",
+    "replicationcontroller",
+    "deployment",
+    "garbagecollector",
+    "namespace",
+    "serviceaccount",
+    "nodelifecycle",
+    "nodeipam",
+)
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    """kube-controller-manager flags that matter here (defaults as upstream)."""
+
+    concurrent_replicaset_syncs: int = 5
+    concurrent_rc_syncs: int = 5
+    concurrent_deployment_syncs: int = 5
+    concurrent_gc_syncs: int = 20
+    concurrent_namespace_syncs: int = 10
+    concurrent_serviceaccount_syncs: int = 1
+    node_monitor_period: float = 5.0
+    node_monitor_grace_period: float = 40.0
+    node_startup_grace_period: float = 60.0
+    allocate_node_cidrs: bool = True
+    cluster_cidr: str = DEFAULT_CLUSTER_CIDR
+    node_cidr_mask_size: int = DEFAULT_NODE_MASK
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+Factory = Callable[[RestClient, SharedInformers, ControllerOptions, QueueMetrics | None], Controller]
+
+FACTORIES: dict[str, Factory] = {
+    "replicaset": lambda c, i, o, m: ReplicaSetController(c, i, workers=o.concurrent_replicaset_syncs, metrics=m),
+    "replicationcontroller": lambda c, i, o, m: ReplicaSetController(
+        c, i, kind=REPLICATION_CONTROLLER, workers=o.concurrent_rc_syncs, metrics=m
+    ),
+    "deployment": lambda c, i, o, m: DeploymentController(c, i, workers=o.concurrent_deployment_syncs, metrics=m),
+    "garbagecollector": lambda c, i, o, m: GarbageCollector(c, i, workers=o.concurrent_gc_syncs, metrics=m),
+    "namespace": lambda c, i, o, m: NamespaceController(c, i, workers=o.concurrent_namespace_syncs, metrics=m),
+    "serviceaccount": lambda c, i, o, m: ServiceAccountController(
+        c, i, workers=o.concurrent_serviceaccount_syncs, metrics=m
+    ),
+    "nodelifecycle": lambda c, i, o, m: NodeLifecycleController(
+        c,
+        i,
+        options=NodeLifecycleOptions(
+            monitor_period=o.node_monitor_period,
+            grace_period=o.node_monitor_grace_period,
+            startup_grace_period=o.node_startup_grace_period,
+        ),
+        metrics=m,
+    ),
+    "nodeipam": lambda c, i, o, m: NodeIpamController(
+        c, i, cluster_cidr=o.cluster_cidr, node_mask=o.node_cidr_mask_size, metrics=m
+    ),
+}
+
+
+class ControllerManager:
+    """Runs a set of controllers (all by default) over one SharedInformers."""
+
+    def __init__(
+        self,
+        client: RestClient,
+        *,
+        enabled: set[str] | None = None,
+        options: ControllerOptions | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.client = client
+        self.options = options or ControllerOptions()
+        names = set(ALL_CONTROLLERS) if enabled is None else set(enabled)
+        if not self.options.allocate_node_cidrs:
+            names.discard("nodeipam")
+        unknown = names - set(FACTORIES)
+        if unknown:
+            raise ValueError(f"unknown controllers: {sorted(unknown)}; known: {list(ALL_CONTROLLERS)}")
+        self.registry = registry
+        self.metrics = QueueMetrics(registry) if registry is not None else None
+        self.informers = SharedInformers(client)
+        self.controllers: dict[str, Controller] = {
+            name: FACTORIES[name](client, self.informers, self.options, self.metrics)
+            for name in ALL_CONTROLLERS
+            if name in names
+        }
+
+    async def start(self) -> None:
+        self.informers.start()
+        for controller in self.controllers.values():
+            controller.start()
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - the contract
+        results = await asyncio.gather(*(c.wait_synced(timeout) for c in self.controllers.values()))
+        return all(results)
+
+    async def stop(self) -> None:
+        for controller in self.controllers.values():
+            await controller.stop()
+        await self.informers.stop()
+
+    async def __aenter__(self) -> ControllerManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _serve_metrics(registry: CollectorRegistry, host: str, port: int) -> web.AppRunner:
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def run_controllers(
+    kubeconfig: str | None = None,
+    *,
+    context: str | None = None,
+    enabled: set[str] | None = None,
+    options: ControllerOptions | None = None,
+    qps: float = 20.0,
+    burst: int = 30,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the controller manager against the cluster in `kubeconfig` until `stop` is set (or cancelled)."""
+    creds = load_kubeconfig(kubeconfig, context=context)
+    registry = CollectorRegistry()
+    client = RestClient(creds, qps=qps, burst=burst, user_agent="kube-controller-manager/kubemark")
+    runner: web.AppRunner | None = None
+    manager = ControllerManager(client, enabled=enabled, options=options, registry=registry)
+    try:
+        if metrics_port is not None:
+            runner = await _serve_metrics(registry, metrics_host, metrics_port)
+        await manager.start()
+        log.info("controller manager running: %s", ", ".join(manager.controllers))
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await manager.stop()
+        if runner is not None:
+            await runner.cleanup()
+        await client.close()
