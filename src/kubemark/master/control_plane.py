@@ -93,6 +93,7 @@ class ControlPlane:
                 middlewares=filters,
                 extra_routes=[metrics_route(self.metrics)],
                 metrics=self.metrics,
+                object_authorizer=authorizer.authorize_object if authorizer is not None else None,
                 compaction_interval=cfg.compaction_interval,
             )
         )

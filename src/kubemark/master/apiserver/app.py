@@ -15,6 +15,7 @@ from kubemark.master.apiserver.errors import StatusError
 from kubemark.master.apiserver.handlers import (
     DEFAULT_USER,
     MAX_REQUEST_BODY_BYTES,
+    ObjectAuthorizer,
     ResourceHandlers,
     path_not_found,
     status_response,
@@ -49,6 +50,7 @@ def create_app(
     middlewares: Sequence[Middleware] = (),
     extra_routes: Sequence[web.RouteDef] = (),
     discovery: Sequence[web.RouteDef] | None = None,
+    object_authorizer: ObjectAuthorizer | None = None,
 ) -> web.Application:
     """The API server app. `middlewares` defaults to `default_filters`; `discovery` defaults to the discovery
     and OpenAPI routes built from the stores' resource types."""
@@ -59,7 +61,7 @@ def create_app(
         client_max_size=MAX_REQUEST_BODY_BYTES + 1,
     )
     streams = WatchStreams()
-    handlers = ResourceHandlers(store_list, streams)
+    handlers = ResourceHandlers(store_list, streams, object_authorizer)
     app[WATCH_STREAMS] = streams
     app[RESOURCE_HANDLERS] = handlers
 

@@ -39,6 +39,7 @@ PATCH_TYPES = frozenset(
 )
 _BODY_TYPES = frozenset({JSON, "application/yaml", "text/yaml", "application/x-yaml", PROTOBUF_CONTENT_TYPE, ""})
 DEFAULT_USER = UserInfo("system:admin", ("system:masters", "system:authenticated"))
+ObjectAuthorizer = Callable[[UserInfo, RequestInfo, Obj | None], str | None]
 _METHOD_VERB = {"POST": "create", "PUT": "update", "PATCH": "patch", "GET": "get", "HEAD": "get"}
 
 
@@ -105,7 +106,15 @@ def _partial(obj: Obj) -> Obj:
 class ResourceHandlers:
     """The catch-all resource endpoint of the app."""
 
-    def __init__(self, stores: Iterable[ResourceStore], streams: WatchStreams) -> None:
+    def __init__(
+        self,
+        stores: Iterable[ResourceStore],
+        streams: WatchStreams,
+        object_authorizer: ObjectAuthorizer | None = None,
+    ) -> None:
+        # Node writes need a second, object-level check (NodeRestriction): which node a pod is bound to, which
+        # Node or Lease a create names. The request line alone cannot tell.
+        self.object_authorizer = object_authorizer
         self.stores: dict[tuple[str, str, str], ResourceStore] = {}
         self.by_group_resource: dict[tuple[str, str], ResourceStore] = {}
         for store in stores:
@@ -152,6 +161,10 @@ class ResourceHandlers:
             raise path_not_found()
         user: UserInfo = request.get("user") or DEFAULT_USER
         method = request.method
+        if self.object_authorizer is not None and user.node_name is not None and name and method not in ("GET", "HEAD"):
+            # Pods' nodeName never changes once set, so the watch cache's copy is good enough to decide on.
+            cached = store.cache.get(store.key(namespace, name)) if store.cache is not None else None
+            self._authorize_object(user, info, cached.obj if cached is not None else None)
         if info.subresource:
             return await self._subresource(request, info, store, namespace, name, user)
         query = request.query
@@ -329,9 +342,18 @@ class ResourceHandlers:
 
         return encode
 
+    def _authorize_object(self, user: UserInfo, info: RequestInfo, obj: Obj | None) -> None:
+        assert self.object_authorizer is not None
+        reason = self.object_authorizer(user, info, obj)
+        if reason:
+            raise errors.forbidden(user.name, info.verb, info.group, info.resource, info.namespace, info.name, reason)
+
     async def _create(self, request: web.Request, store: ResourceStore, namespace: str, user: UserInfo) -> web.Response:
         dry_run = parse_dry_run(request.query)
         obj = await self._read_object(request, store)
+        if self.object_authorizer is not None and user.node_name is not None:
+            info: RequestInfo = request.get("info") or parse_request_info(request.method, request.path, request.query)  # type: ignore[arg-type]
+            self._authorize_object(user, info, obj)
         created = await store.create(obj, user, namespace=namespace, dry_run=dry_run)
         return json_response(created, 201)
 

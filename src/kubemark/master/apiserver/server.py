@@ -49,6 +49,8 @@ class APIServerConfig:
     middlewares: Sequence[Middleware] = ()
     extra_routes: Sequence[web.RouteDef] = ()
     metrics: Any = None  # APIServerMetrics (optional)
+    # Object-level authorization of node writes, e.g. Authorizer.authorize_object (None: no such check).
+    object_authorizer: Callable[..., str | None] | None = None
     compaction_interval: float = 300.0  # seconds; <= 0 disables compaction
     watch_cache_window: int = 20000  # events kept per resource for watches from a past resourceVersion
     watch_bookmark_interval: float = 60.0  # seconds between BOOKMARK events on idle watches
@@ -193,7 +195,12 @@ class APIServer:
                     await warm_up(storage)
             if ns_store is not None:
                 await self._ensure_namespaces(ns_store)
-            self.app = create_app(self.stores.values(), middlewares=cfg.middlewares, extra_routes=cfg.extra_routes)
+            self.app = create_app(
+                self.stores.values(),
+                middlewares=cfg.middlewares,
+                extra_routes=cfg.extra_routes,
+                object_authorizer=cfg.object_authorizer,
+            )
             # lingering_time=0: a connection whose body was refused unread (413) closes at once instead of
             # draining it, which otherwise also holds stop() for the whole shutdown timeout.
             self._runner = web.AppRunner(
