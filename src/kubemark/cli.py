@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -84,8 +86,10 @@ def master_start(
     unsafe_no_fsync: Annotated[
         bool, typer.Option(help="Pass --unsafe-no-fsync to etcd (faster, loses data on power failure).")
     ] = False,
+    scheduler: Annotated[bool, typer.Option(help="Run the scheduler.")] = True,
+    controllers: Annotated[bool, typer.Option(help="Run the controller manager.")] = True,
 ) -> None:
-    """Run the embedded master in the foreground until SIGINT/SIGTERM."""
+    """Run the embedded master (API server, scheduler, controllers) in the foreground until SIGINT/SIGTERM."""
     from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
 
     if insecure_http and host not in ("127.0.0.1", "localhost", "::1"):
@@ -98,6 +102,8 @@ def master_start(
         insecure_http=insecure_http,
         etcd_binary=etcd_binary,
         unsafe_no_fsync=unsafe_no_fsync,
+        scheduler=scheduler,
+        controllers=controllers,
     )
 
     async def serve() -> None:
@@ -117,6 +123,69 @@ def master_start(
     except OSError as exc:
         typer.echo(f"kubemark: cannot start the master: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+async def _until_signalled(component: Any) -> None:
+    """Run `component(stop=event)` until SIGINT/SIGTERM sets the event."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(component(stop=stop))
+    signal_task = asyncio.create_task(wait_for_shutdown_signal())
+    await asyncio.wait({task, signal_task}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    signal_task.cancel()
+    await task
+
+
+@master_app.command("scheduler")
+def master_scheduler(
+    kubeconfig: Annotated[str | None, typer.Option(help="Cluster to schedule for (default: in-cluster).")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
+    name: Annotated[str, typer.Option(help="spec.schedulerName this scheduler serves.")] = "default-scheduler",
+    metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0: any free port).")] = 10251,
+) -> None:
+    """Run only the scheduler against any cluster, until SIGINT/SIGTERM."""
+    from kubemark.master.scheduler.command import run_scheduler
+
+    run_async(
+        _until_signalled(
+            functools.partial(run_scheduler, kubeconfig, context=context, name=name, metrics_port=metrics_port)
+        )
+    )
+
+
+@master_app.command("controllers")
+def master_controllers(
+    kubeconfig: Annotated[str | None, typer.Option(help="Cluster to manage (default: ~/.kube/config).")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
+    controllers: Annotated[str | None, typer.Option(help="Comma-separated controllers to run (default: all).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Port of /metrics and /healthz.")] = None,
+    node_monitor_grace_period: Annotated[
+        float, typer.Option(min=1, help="Seconds without a lease renewal before a node is Unknown.")
+    ] = 40.0,
+) -> None:
+    """Run only the controller manager against any cluster, until SIGINT/SIGTERM."""
+    from kubemark.master.controllers.manager import ALL_CONTROLLERS, ControllerOptions, run_controllers
+
+    enabled = {c.strip() for c in controllers.split(",") if c.strip()} if controllers else None
+    unknown = sorted((enabled or set()) - set(ALL_CONTROLLERS))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown controllers {', '.join(unknown)} (known: {', '.join(ALL_CONTROLLERS)})",
+            param_hint="--controllers",
+        )
+    options = ControllerOptions(node_monitor_grace_period=node_monitor_grace_period)
+    run_async(
+        _until_signalled(
+            functools.partial(
+                run_controllers,
+                kubeconfig,
+                context=context,
+                enabled=enabled,
+                options=options,
+                metrics_port=metrics_port,
+            )
+        )
+    )
 
 
 @master_app.command("node-kubeconfig")

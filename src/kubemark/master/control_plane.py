@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from kubemark.client import RestClient, load_kubeconfig
 from kubemark.master.apiserver.auth import Authenticator, Authorizer
 from kubemark.master.apiserver.filters import build_filters, metrics_route
 from kubemark.master.apiserver.inflight import InflightLimiter
@@ -20,6 +21,7 @@ from kubemark.master.apiserver.metrics import APIServerMetrics
 from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
 from kubemark.master.apiserver.request_info import UserInfo
 from kubemark.master.apiserver.server import APIServer, APIServerConfig
+from kubemark.master.controllers.manager import ControllerOptions
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,10 @@ class ControlPlaneConfig:
     max_requests_inflight: int = 400
     max_mutating_requests_inflight: int = 200
     compaction_interval: float = 300.0
+    scheduler: bool = True
+    controllers: bool = True
+    # kube-controller-manager settings (node-monitor periods, CIDRs, ...); None: upstream defaults.
+    controller_options: ControllerOptions | None = None
 
 
 class ControlPlane:
@@ -52,6 +58,9 @@ class ControlPlane:
         self.metrics = APIServerMetrics()
         self.pki: ClusterPKI | None = None
         self.apiserver: APIServer | None = None
+        self.scheduler: Any = None
+        self.controller_manager: Any = None
+        self._clients: list[RestClient] = []
 
     @property
     def data_dir(self) -> Path:
@@ -99,9 +108,43 @@ class ControlPlane:
         )
         await self.apiserver.start()
         self._write_admin_kubeconfig()
+        try:
+            await self._start_components()
+        except BaseException:
+            await self.stop()
+            raise
         log.info("control plane ready at %s; kubeconfig %s", self.url, self.kubeconfig_path)
 
+    async def _start_components(self) -> None:
+        """Scheduler and controllers, each with its own client of the public API, as the real ones run."""
+        creds = load_kubeconfig(self.kubeconfig_path)
+        if self.config.controllers:
+            from kubemark.master.controllers.manager import ControllerManager
+
+            # kube-controller-manager's client defaults.
+            client = RestClient(creds, qps=20, burst=30, user_agent="kube-controller-manager/kubemark")
+            self._clients.append(client)
+            self.controller_manager = ControllerManager(client, options=self.config.controller_options)
+            await self.controller_manager.start()
+        if self.config.scheduler:
+            from kubemark.master.scheduler.scheduler import Scheduler
+
+            # kube-scheduler's client defaults.
+            client = RestClient(creds, qps=50, burst=100, user_agent="kube-scheduler/kubemark")
+            self._clients.append(client)
+            self.scheduler = Scheduler(client)
+            await self.scheduler.start()
+
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
+        if self.controller_manager is not None:
+            await self.controller_manager.stop()
+            self.controller_manager = None
+        for client in self._clients:
+            await client.close()
+        self._clients.clear()
         if self.apiserver is not None:
             await self.apiserver.stop()
             self.apiserver = None

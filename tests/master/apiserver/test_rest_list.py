@@ -45,6 +45,9 @@ async def test_label_and_field_selectors(api: Rest) -> None:
     assert names(listed) == ["b", "c"]
     _, listed = await s.call("GET", "/api/v1/pods", params={"fieldSelector": "spec.nodeName=n2"})
     assert names(listed) == ["b"]
+    # Unscheduled pods, as kube-scheduler asks for them.
+    _, listed = await s.call("GET", "/api/v1/pods", params={"fieldSelector": "spec.nodeName="})
+    assert names(listed) == ["c"]
     _, listed = await s.call("GET", PODS, params={"fieldSelector": "metadata.name!=a", "labelSelector": "app=web"})
     assert names(listed) == ["b"]
     code, status = await s.call("GET", PODS, params={"fieldSelector": "spec.bogus=1"})

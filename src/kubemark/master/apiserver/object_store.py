@@ -356,7 +356,8 @@ class ResourceStore:
             return None
         for name in self.index_fields:
             value = sel.field_selector.value_for(name)
-            if value is not None:
+            # The indexes leave out empty values (unscheduled pods), so `spec.nodeName=` must scan.
+            if value:
                 return name, value
         return None
 
