@@ -24,7 +24,7 @@ from kubemark.master.apiserver.filters import build_filters, metrics_route
 from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
 from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
-from kubemark.master.apiserver.request_info import UserInfo
+from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, UserInfo
 
 KUBECTL = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "kubectl"
 TOKEN = "t0ken-for-bob"
@@ -59,7 +59,7 @@ class Server:
 async def _echo(request: web.Request) -> web.Response:
     if request.match_info["tail"].endswith("/missing"):
         raise not_found("", "pods", "missing")
-    info, user = request["info"], request["user"]
+    info, user = request[REQUEST_INFO], request[REQUEST_USER]
     body = {"user": user.name, "groups": list(user.groups), "verb": info.verb, "resource": info.resource}
     return web.json_response(body, dumps=lambda o: codec.dumps(o).decode())
 

@@ -21,7 +21,7 @@ from kubemark.master.apiserver.handlers import (
     status_response,
 )
 from kubemark.master.apiserver.object_store import ResourceStore
-from kubemark.master.apiserver.request_info import parse_request_info
+from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, parse_request_info
 from kubemark.master.apiserver.watch import WatchStreams
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ RESOURCE_HANDLERS = web.AppKey("kubemark_resource_handlers", ResourceHandlers)
 @web.middleware
 async def default_filters(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Stand-in for the security filters: request info, an all-powerful user, StatusError -> Status."""
-    request["info"] = parse_request_info(request.method, request.path, request.query)  # type: ignore[arg-type]
-    request["user"] = DEFAULT_USER
+    request[REQUEST_INFO] = parse_request_info(request.method, request.path, request.query)  # type: ignore[arg-type]
+    request[REQUEST_USER] = DEFAULT_USER
     try:
         return await handler(request)
     except StatusError as err:

@@ -26,7 +26,7 @@ from kubemark.master.apiserver.auth import Authenticator, Authorizer, is_public_
 from kubemark.master.apiserver.errors import StatusError
 from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
-from kubemark.master.apiserver.request_info import RequestInfo, UserInfo, parse_request_info
+from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, RequestInfo, UserInfo, parse_request_info
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _info_and_metrics(metrics: APIServerMetrics | None) -> Middleware:
     @web.middleware
     async def request_info(request: web.Request, handler: Handler) -> web.StreamResponse:
         info = parse_request_info(request.method, request.path, request.query)  # type: ignore[arg-type]
-        request["info"] = info
+        request[REQUEST_INFO] = info
         if metrics is None:
             try:
                 return await handler(request)
@@ -131,15 +131,15 @@ def _authentication(authenticator: Authenticator | None) -> Middleware:
     @web.middleware
     async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
         if authenticator is None:
-            request["user"] = UNSECURED_USER
+            request[REQUEST_USER] = UNSECURED_USER
             return await handler(request)
         user = authenticator.authenticate(request)
         if user is None:
             # A bad credential is always 401; only a credential-less caller may read the public paths.
-            if authenticator.has_credentials(request) or not is_public_path(request["info"]):
+            if authenticator.has_credentials(request) or not is_public_path(request[REQUEST_INFO]):
                 return _reject(request, errors.unauthorized())
             user = ANONYMOUS_USER
-        request["user"] = user
+        request[REQUEST_USER] = user
         return await handler(request)
 
     return authentication
@@ -148,8 +148,8 @@ def _authentication(authenticator: Authenticator | None) -> Middleware:
 def _max_in_flight(limiter: InflightLimiter, metrics: APIServerMetrics | None) -> Middleware:
     @web.middleware
     async def max_in_flight(request: web.Request, handler: Handler) -> web.StreamResponse:
-        info: RequestInfo = request["info"]
-        if not limiter.try_acquire(info, request.get("user")):
+        info: RequestInfo = request[REQUEST_INFO]
+        if not limiter.try_acquire(info, request.get(REQUEST_USER)):
             if metrics is not None:
                 metrics.dropped(info)
             return _reject(request, errors.too_many_requests(1))
@@ -164,8 +164,8 @@ def _max_in_flight(limiter: InflightLimiter, metrics: APIServerMetrics | None) -
 def _authorization(authorizer: Authorizer) -> Middleware:
     @web.middleware
     async def authorization(request: web.Request, handler: Handler) -> web.StreamResponse:
-        user: UserInfo = request["user"]
-        info: RequestInfo = request["info"]
+        user: UserInfo = request[REQUEST_USER]
+        info: RequestInfo = request[REQUEST_INFO]
         reason = authorizer.authorize(user, info)
         if reason is not None:
             return _reject(request, forbidden_error(user, info, reason))
@@ -183,7 +183,7 @@ def build_filters(
 ) -> list[Middleware]:
     """The middlewares for `web.Application(middlewares=...)`, outermost first.
 
-    Sets request["info"] (RequestInfo) and request["user"] (UserInfo) for the handlers. Any component may
+    Sets request[REQUEST_INFO] (RequestInfo) and request[REQUEST_USER] (UserInfo) for the handlers. Any component may
     be None to switch that filter off (no authenticator: every caller is an unsecured system:masters user).
     """
     chain: list[Middleware] = [_info_and_metrics(metrics), _authentication(authenticator)]

@@ -21,7 +21,7 @@ from kubemark.master.apiserver.errors import Cause, StatusError
 from kubemark.master.apiserver.object_store import ResourceStore
 from kubemark.master.apiserver.options import parse_delete_options, parse_dry_run, parse_list_options
 from kubemark.master.apiserver.protobuf import PROTOBUF_CONTENT_TYPE, ProtobufDecodeError, decode_protobuf_body
-from kubemark.master.apiserver.request_info import RequestInfo, UserInfo, parse_request_info
+from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, RequestInfo, UserInfo, parse_request_info
 from kubemark.master.apiserver.strategy import Obj, SubresourceRequest
 from kubemark.master.apiserver.watch import WatchStreams, encode_event, serve_watch
 
@@ -143,7 +143,7 @@ class ResourceHandlers:
         return response
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        info: RequestInfo | None = request.get("info")
+        info: RequestInfo | None = request.get(REQUEST_INFO)
         if info is None:
             info = parse_request_info(request.method, request.path, request.query)  # type: ignore[arg-type]
         if not info.is_resource_request:
@@ -159,7 +159,7 @@ class ResourceHandlers:
             namespace = ""
         elif name and not namespace:
             raise path_not_found()
-        user: UserInfo = request.get("user") or DEFAULT_USER
+        user: UserInfo = request.get(REQUEST_USER) or DEFAULT_USER
         method = request.method
         if self.object_authorizer is not None and user.node_name is not None and name and method not in ("GET", "HEAD"):
             # Pods' nodeName never changes once set, so the watch cache's copy is good enough to decide on.
@@ -352,7 +352,9 @@ class ResourceHandlers:
         dry_run = parse_dry_run(request.query)
         obj = await self._read_object(request, store)
         if self.object_authorizer is not None and user.node_name is not None:
-            info: RequestInfo = request.get("info") or parse_request_info(request.method, request.path, request.query)  # type: ignore[arg-type]
+            info: RequestInfo = request.get(REQUEST_INFO) or parse_request_info(
+                request.method, request.path, request.query
+            )  # type: ignore[arg-type]
             self._authorize_object(user, info, obj)
         created = await store.create(obj, user, namespace=namespace, dry_run=dry_run)
         return json_response(created, 201)
@@ -493,4 +495,11 @@ class ResourceHandlers:
         code = 201 if method == "POST" else 200
         if isinstance(result, dict) and result.get("kind") == "Status" and isinstance(result.get("code"), int):
             code = result["code"]
+        if method in ("GET", "HEAD") and isinstance(result, dict) and result.get("kind") == "Scale":
+            # `kubectl get deploy X --subresource=scale` asks for a Table (upstream's printScale columns).
+            output = negotiate_output(request.headers.get("Accept", ""), request.query)
+            if output.as_kind == "Table":
+                from kubemark.master.apiserver.tables import scale_table
+
+                result = scale_table(result, output.include_object)
         return json_response(result, code)

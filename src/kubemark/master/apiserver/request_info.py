@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 # Subresources that hold a connection open or proxy; excluded from latency SLIs, like upstream.
 LONG_RUNNING_SUBRESOURCES = frozenset({"proxy", "log", "exec", "attach", "portforward"})
 
@@ -120,3 +122,8 @@ def parse_request_info(method: str, path: str, query: dict[str, str] | None = No
     elif verb == "get" and query.get("watch") in ("1", "true", "True") and not subresource:
         verb = "watch"
     return RequestInfo(True, path, verb, prefix, group, version, namespace, resource, subresource, name, segments)
+
+
+# Where the filter chain leaves its findings on each aiohttp request, for every later stage to read.
+REQUEST_INFO = web.RequestKey("kubemark_request_info", RequestInfo)
+REQUEST_USER = web.RequestKey("kubemark_request_user", UserInfo)
