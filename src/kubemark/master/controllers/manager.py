@@ -18,10 +18,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from kubemark.client import RestClient, load_kubeconfig
 from kubemark.master.controllers.base import Controller, SharedInformers
 from kubemark.master.controllers.deployment import DeploymentController
+from kubemark.master.controllers.endpoints import EndpointsController
+from kubemark.master.controllers.endpointslice import MAX_ENDPOINTS_PER_SLICE, EndpointSliceController
 from kubemark.master.controllers.garbagecollector import GarbageCollector
 from kubemark.master.controllers.ipam import DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_MASK, NodeIpamController
+from kubemark.master.controllers.job import JobController
 from kubemark.master.controllers.namespace import NamespaceController
 from kubemark.master.controllers.nodelifecycle import NodeLifecycleController, NodeLifecycleOptions
+from kubemark.master.controllers.podgc import GC_CHECK_PERIOD, TERMINATED_POD_GC_THRESHOLD, PodGCController
 from kubemark.master.controllers.replicaset import REPLICATION_CONTROLLER, ReplicaSetController
 from kubemark.master.controllers.serviceaccount import ServiceAccountController
 from kubemark.master.controllers.workqueue import QueueMetrics
@@ -37,6 +41,10 @@ ALL_CONTROLLERS = (
     "serviceaccount",
     "nodelifecycle",
     "nodeipam",
+    "endpoint",
+    "endpointslice",
+    "job",
+    "podgc",
 )
 
 
@@ -56,6 +64,12 @@ class ControllerOptions:
     allocate_node_cidrs: bool = True
     cluster_cidr: str = DEFAULT_CLUSTER_CIDR
     node_cidr_mask_size: int = DEFAULT_NODE_MASK
+    concurrent_endpoint_syncs: int = 5
+    concurrent_service_endpoint_syncs: int = 5
+    max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE
+    concurrent_job_syncs: int = 5
+    terminated_pod_gc_threshold: int = TERMINATED_POD_GC_THRESHOLD
+    pod_gc_period: float = GC_CHECK_PERIOD
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -84,6 +98,14 @@ FACTORIES: dict[str, Factory] = {
     ),
     "nodeipam": lambda c, i, o, m: NodeIpamController(
         c, i, cluster_cidr=o.cluster_cidr, node_mask=o.node_cidr_mask_size, metrics=m
+    ),
+    "endpoint": lambda c, i, o, m: EndpointsController(c, i, workers=o.concurrent_endpoint_syncs, metrics=m),
+    "endpointslice": lambda c, i, o, m: EndpointSliceController(
+        c, i, workers=o.concurrent_service_endpoint_syncs, max_endpoints_per_slice=o.max_endpoints_per_slice, metrics=m
+    ),
+    "job": lambda c, i, o, m: JobController(c, i, workers=o.concurrent_job_syncs, metrics=m),
+    "podgc": lambda c, i, o, m: PodGCController(
+        c, i, period=o.pod_gc_period, terminated_pod_gc_threshold=o.terminated_pod_gc_threshold, metrics=m
     ),
 }
 
