@@ -240,7 +240,7 @@ class ResourceStore:
                 self.metrics.observe_etcd(operation, self.rt.kind, time.perf_counter() - start)
 
     def _hook(self, name: str) -> Callable[..., Any] | None:
-        """Optional KindStrategy hooks (prepare_for_delete, should_delete_during_update, on_deleted)."""
+        """Optional KindStrategy hooks (admit_delete, prepare_for_delete, should_delete_during_update, on_deleted)."""
         return getattr(self.strategy, name, None)
 
     def _now(self) -> str:
@@ -307,7 +307,8 @@ class ResourceStore:
             try:
                 label_sel = klabels.parse_label_selector(opts.label_selector)
             except klabels.LabelSelectorError as exc:
-                raise errors.bad_request(f"unable to parse requirement: {exc}") from None
+                # labels.Parse's own error already starts with "unable to parse requirement: ".
+                raise errors.bad_request(str(exc)) from None
             if label_sel.empty:
                 label_sel = None
         text = opts.field_selector
@@ -862,6 +863,9 @@ class ResourceStore:
                 raise self.not_found(name)
             old, old_rev = current
             self._check_preconditions(name, old, opts)
+            admit = self._hook("admit_delete")
+            if admit is not None:
+                admit(old)  # delete admission (NamespaceLifecycle's immortal namespaces): raises a StatusError
             obj = copy_obj(old)
             graceful, pending = self._before_delete(obj, opts)
             if pending:

@@ -747,6 +747,41 @@ PRINTERS: dict[tuple[str, str], tuple[list[Column], RowCells]] = {
 }
 
 
+SCALE_COLUMNS = [
+    NAME,
+    _col("Desired", "replicas is the desired number of instances for the scaled object.", type_="integer"),
+    _col("Available", "replicas is the actual number of observed instances of the scaled object.", type_="integer"),
+    AGE,
+]
+
+
+def scale_table(scale: Obj, include_object: str = "Metadata", *, now: float | None = None) -> Obj:
+    """The Table of one autoscaling/v1 Scale (`kubectl get deploy X --subresource=scale`): upstream's printScale."""
+    cells = [
+        _name(scale),
+        (scale.get("spec") or {}).get("replicas", 0),
+        (scale.get("status") or {}).get("replicas", 0),
+        _age(scale, time.time() if now is None else now),
+    ]
+    row: Obj = {"cells": cells}
+    if include_object == "Object":
+        row["object"] = scale
+    elif include_object != "None":
+        row["object"] = {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": scale.get("metadata", {}),
+        }
+    rv = (scale.get("metadata") or {}).get("resourceVersion", "")
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv},
+        "columnDefinitions": SCALE_COLUMNS,
+        "rows": [row],
+    }
+
+
 def columns(rt: ResourceType) -> list[Column]:
     """The columnDefinitions for a resource."""
     return PRINTERS.get((rt.group, rt.plural), (DEFAULT_COLUMNS, _default_cells))[0]

@@ -17,6 +17,8 @@ from kubemark.master.apiserver.strategy import Obj, SubresourceRequest
 
 FINALIZER_KUBERNETES = "kubernetes"
 NAME_LABEL = "kubernetes.io/metadata.name"
+# NamespaceLifecycle admission refuses to delete these.
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 # Grace period reported for a namespace with finalizers left: any positive value keeps it stored.
 TERMINATING_GRACE_SECONDS = 1
 
@@ -80,6 +82,16 @@ class NamespaceStrategy(KindStrategy):
         if (old.get("metadata") or {}).get("deletionTimestamp") and phase != "Terminating":
             return [field.invalid("status.phase", phase, "A namespace may not be reverted from Terminating")]
         return []
+
+    def admit_delete(self, obj: Obj) -> None:
+        name = (obj.get("metadata") or {}).get("name", "")
+        if name in IMMORTAL_NAMESPACES:
+            raise errors.StatusError(
+                403,
+                "Forbidden",
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                {"name": name, "kind": "namespaces"},
+            )
 
     def graceful_delete_seconds(self, obj: Obj, requested: int | None) -> int:
         """Positive (keep, mark Terminating) until finalization is done; then 0 (remove)."""
