@@ -35,7 +35,7 @@ class Master:
             text=True,
         )
         self.output: list[str] = []
-        self.url = self._wait_ready(timeout=60)
+        self.url = self._wait_ready(timeout=120)
 
     @property
     def kubeconfig(self) -> Path:
