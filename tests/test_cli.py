@@ -7,11 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from kubemark import __version__
-from kubemark.cli import NOT_AVAILABLE, app
+from kubemark.cli import app
 
 runner = CliRunner()
 
@@ -44,13 +43,6 @@ def test_unknown_command_is_a_usage_error() -> None:
 def test_unknown_option_is_a_usage_error() -> None:
     result = runner.invoke(app, ["--no-such-flag"])
     assert result.exit_code == 2
-
-
-@pytest.mark.parametrize("args", [["run"]])
-def test_parts_not_landed_say_so(args: list[str]) -> None:
-    result = runner.invoke(app, args)
-    assert result.exit_code == NOT_AVAILABLE
-    assert "not yet available" in result.output
 
 
 def test_nodes_start_requires_a_count() -> None:

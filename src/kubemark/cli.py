@@ -27,14 +27,6 @@ nodes_app = typer.Typer(help="Run hollow nodes (kubelet, proxy, node-problem-det
 app.add_typer(master_app, name="master")
 app.add_typer(nodes_app, name="nodes")
 
-# Exit code for a command whose part has not landed yet: distinct from usage errors (2) and SLO failures (1).
-NOT_AVAILABLE = 3
-
-
-def _not_available(what: str, issue: int) -> None:
-    typer.echo(f"kubemark: {what} is not yet available (tracked in issue {issue}).", err=True)
-    raise typer.Exit(NOT_AVAILABLE)
-
 
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
@@ -255,9 +247,59 @@ def nodes_start(
 
 
 @app.command("run")
-def run() -> None:
+def run(
+    nodes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Hollow nodes to start (default 10; with --kubeconfig: none, use its nodes)."),
+    ] = None,
+    test: Annotated[str, typer.Option(help="density, load, api, fill, or a test config YAML file.")] = "density",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Test parameter key=value (repeatable).")] = None,
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="Target an existing cluster instead of the embedded one.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default ./kubemark-runs/<test>-<time>).")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the cluster's data dir and the test namespaces.")] = False,
+    storage: Annotated[StorageKind, typer.Option(help="Embedded master storage.")] = StorageKind.etcd,
+    node_config: Annotated[Path | None, typer.Option(help="Hollow node config YAML.")] = None,
+    progress: Annotated[bool | None, typer.Option(help="Live display (default: when stderr is a terminal).")] = None,
+) -> None:
     """Stand up a cluster of hollow nodes, load it, measure it against the SLOs and write a report."""
-    _not_available("`kubemark run`", 6)
+    from kubemark.client import KubeconfigError
+    from kubemark.hollow.config import NodeConfigError
+    from kubemark.load.config import ConfigError, parse_set_overrides
+    from kubemark.run import RunInterrupted, RunOptions, run_until_signal
+
+    try:
+        options = RunOptions(
+            test=test,
+            nodes=nodes,
+            overrides=parse_set_overrides(set_ or []),
+            kubeconfig=kubeconfig,
+            out_dir=out,
+            keep=keep,
+            storage=storage.value,
+            node_config=node_config,
+            progress=progress,
+        )
+        result = run_async(run_until_signal(options))
+    except (ConfigError, KubeconfigError, NodeConfigError) as exc:
+        typer.echo(f"kubemark: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except RunInterrupted as exc:
+        typer.echo("kubemark: interrupted; cluster torn down", err=True)
+        raise typer.Exit(130) from exc
+    failed = [v for v in result.verdicts if not v.passed]
+    for v in failed:
+        typer.echo(f"SLO FAILED {v.name}: {v.detail}", err=True)
+    for s in result.steps:
+        if s.error:
+            typer.echo(f"STEP FAILED {s.name}: {s.error}", err=True)
+    typer.echo(f"report: {options.out_dir}/report.html")
+    typer.echo(
+        f"{'PASSED' if result.passed else 'FAILED'}: {len(result.verdicts) - len(failed)}/{len(result.verdicts)} SLOs met"
+    )
+    if not result.passed:
+        raise typer.Exit(1)
 
 
 @app.command("report")

@@ -1,0 +1,161 @@
+"""WaitForControlledPodsRunning: wait until every controlled object has exactly its replicas' pods Running.
+
+Objects (e.g. Deployments matching a label selector) are tracked from `start`; `gather` waits until each live
+object has `spec.replicas` Running, non-terminating pods matching its selector in its namespace, and every object
+deleted since `start` has no pods left. On timeout the error lists the stuck objects and, for their pods that are
+not Running, the phase and the last condition's reason and message: the answer to "which pods, and why".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from kubemark.kube.labels import Selector, parse_label_selector, selector_from_label_selector
+from kubemark.measure.watch import ObjectWatch
+
+Obj = dict[str, Any]
+
+MAX_LISTED_PODS = 20
+
+
+class BarrierTimeout(Exception):
+    """The barrier's deadline passed; the message says which objects and pods are stuck, and why."""
+
+
+@dataclass(frozen=True)
+class _Tracked:
+    namespace: str
+    name: str
+    selector: Selector
+
+
+def _running(pod: Obj) -> bool:
+    meta = pod.get("metadata") or {}
+    return (pod.get("status") or {}).get("phase") == "Running" and not meta.get("deletionTimestamp")
+
+
+def _last_condition(pod: Obj) -> str:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    if not conditions:
+        return "no conditions yet" if (pod.get("spec") or {}).get("nodeName") else "not scheduled yet, no conditions"
+    failing = [c for c in conditions if c.get("status") != "True"] or conditions
+    last = max(failing, key=lambda c: str(c.get("lastTransitionTime") or ""))
+    text = f"{last.get('type')}={last.get('status')}"
+    if last.get("reason"):
+        text += f" ({last['reason']})"
+    if last.get("message"):
+        text += f": {last['message']}"
+    return text
+
+
+def describe_pod(pod: Obj) -> str:
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    where = (pod.get("spec") or {}).get("nodeName") or "no node"
+    phase = status.get("phase") or "Pending"
+    if meta.get("deletionTimestamp"):
+        phase += ", terminating"
+    return f"{meta.get('namespace')}/{meta.get('name')} [{phase}, {where}] {_last_condition(pod)}"
+
+
+class ControlledPodsBarrier:
+    """Tracks objects seen by `objects` (an ObjectWatch on e.g. deployments) against pods seen by `pods`."""
+
+    def __init__(
+        self, objects: ObjectWatch, pods: ObjectWatch, *, label_selector: str = "", namespace_prefix: str = ""
+    ) -> None:
+        self.objects = objects
+        self.pods = pods
+        self.selector = parse_label_selector(label_selector)
+        self.namespace_prefix = namespace_prefix
+        self._deleted: dict[str, _Tracked] = {}
+
+    def _wanted(self, obj: Obj) -> bool:
+        meta = obj.get("metadata") or {}
+        if self.namespace_prefix and not str(meta.get("namespace", "")).startswith(self.namespace_prefix):
+            return False
+        return self.selector.matches(meta.get("labels"))
+
+    def on_event(self, kind: str, old: Obj | None, new: Obj, received: float) -> None:
+        if kind == "DELETED" and self._wanted(new):
+            tracked = self._track(new)
+            self._deleted[f"{tracked.namespace}/{tracked.name}"] = tracked
+
+    def start(self) -> None:
+        self.objects.subscribe(self)
+
+    def stop(self) -> None:
+        self.objects.unsubscribe(self)
+
+    @staticmethod
+    def _track(obj: Obj) -> _Tracked:
+        meta = obj.get("metadata") or {}
+        return _Tracked(
+            str(meta.get("namespace", "")),
+            str(meta.get("name", "")),
+            selector_from_label_selector((obj.get("spec") or {}).get("selector")),
+        )
+
+    @staticmethod
+    def _pods_of(tracked: _Tracked, by_namespace: dict[str, list[Obj]]) -> list[Obj]:
+        return [
+            p
+            for p in by_namespace.get(tracked.namespace, ())
+            if tracked.selector.matches((p.get("metadata") or {}).get("labels"))
+        ]
+
+    def problems(self) -> list[tuple[str, list[Obj]]]:
+        """(what is wrong, the pods concerned) per unsatisfied object; empty when the barrier holds."""
+        pods: dict[str, list[Obj]] = defaultdict(list)
+        for pod in self.pods.list():
+            pods[str((pod.get("metadata") or {}).get("namespace", ""))].append(pod)
+        out: list[tuple[str, list[Obj]]] = []
+        live: set[str] = set()
+        for obj in self.objects.list():
+            if not self._wanted(obj):
+                continue
+            tracked = self._track(obj)
+            live.add(f"{tracked.namespace}/{tracked.name}")
+            want = int((obj.get("spec") or {}).get("replicas", 1) or 0)
+            mine = self._pods_of(tracked, pods)
+            running = sum(1 for p in mine if _running(p))
+            if running != want or len(mine) != want:
+                kind = obj.get("kind") or "object"
+                out.append(
+                    (
+                        f"{kind} {tracked.namespace}/{tracked.name}: {running} of {want} pods Running "
+                        f"({len(mine)} pods exist)",
+                        [p for p in mine if not _running(p)],
+                    )
+                )
+        for key, tracked in self._deleted.items():
+            if key in live:
+                continue
+            left = self._pods_of(tracked, pods)
+            if left:
+                out.append((f"deleted {key}: {len(left)} pods still exist", left))
+        return out
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - the barrier's own deadline
+        """Return once the barrier holds; raise BarrierTimeout with the stuck objects and pods otherwise."""
+        # The pods watch is the busy one; its wake-ups (and wait_until's 1 s re-check) also cover object events.
+        if not await self.pods.wait_until(lambda: not self.problems(), timeout):
+            raise BarrierTimeout(self.report(timeout))
+
+    def report(self, timeout: float) -> str:
+        problems = self.problems()
+        lines = [f"WaitForControlledPodsRunning: {len(problems)} objects not ready after {timeout:g}s"]
+        listed = 0
+        for what, pods in problems:
+            lines.append(f"  {what}")
+            for pod in pods:
+                if listed >= MAX_LISTED_PODS:
+                    break
+                lines.append(f"    {describe_pod(pod)}")
+                listed += 1
+        hidden = sum(len(p) for _, p in problems) - listed
+        if hidden > 0:
+            lines.append(f"  ... and {hidden} more pods not Running")
+        return "\n".join(lines)

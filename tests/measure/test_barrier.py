@@ -1,0 +1,80 @@
+"""WaitForControlledPodsRunning against the in-process API server, pods driven by the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubemark.client import RestClient, resource_path
+from kubemark.kube.meta import now_rfc3339
+from kubemark.measure.barrier import BarrierTimeout, ControlledPodsBarrier
+from kubemark.measure.watch import ObjectWatch
+
+from .conftest import bind, pod, running_status, set_status
+
+PODS = resource_path("", "v1", "pods", "default")
+DEPLOYMENTS = resource_path("apps", "v1", "deployments", "default")
+
+
+def deployment(name: str, replicas: int) -> dict:
+    labels = {"name": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"group": "latency"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+
+
+async def test_timeout_names_stuck_pods_then_passes_once_running(admin: RestClient, pod_watch: ObjectWatch) -> None:
+    objects = ObjectWatch(admin, resource_path("apps", "v1", "deployments"))
+    await objects.start(10)
+    try:
+        barrier = ControlledPodsBarrier(objects, pod_watch, label_selector="group = latency")
+        barrier.start()
+        await admin.create(DEPLOYMENTS, deployment("web", 2))
+        await admin.create(PODS, pod("web-a", {"name": "web"}))
+        await admin.create(PODS, pod("web-b", {"name": "web"}))
+        await bind(admin, "web-a", "node-1")
+        await set_status(admin, "web-a", running_status(now_rfc3339()))
+        stuck = {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available: 3 Insufficient cpu.",
+                    "lastTransitionTime": now_rfc3339(),
+                }
+            ],
+        }
+        await set_status(admin, "web-b", stuck)
+
+        with pytest.raises(BarrierTimeout) as info:
+            await barrier.wait(0.5)
+        message = str(info.value)
+        assert "Deployment default/web: 1 of 2 pods Running" in message
+        assert "default/web-b [Pending, no node]" in message
+        assert "PodScheduled=False (Unschedulable): 0/3 nodes are available: 3 Insufficient cpu." in message
+        assert "web-a" not in message
+
+        await bind(admin, "web-b", "node-2")
+        await set_status(admin, "web-b", running_status(now_rfc3339()))
+        await barrier.wait(5)
+        assert barrier.problems() == []
+
+        # Deleting the deployment: the barrier now waits for its pods to be gone.
+        await admin.delete(DEPLOYMENTS + "/web")
+        assert await objects.wait_until(lambda: not objects.list(), 5)
+        with pytest.raises(BarrierTimeout, match="deleted default/web: 2 pods still exist"):
+            await barrier.wait(0.3)
+        await admin.delete(PODS + "/web-a", grace_period_seconds=0)
+        await admin.delete(PODS + "/web-b", grace_period_seconds=0)
+        await barrier.wait(5)
+        barrier.stop()
+    finally:
+        await objects.stop()

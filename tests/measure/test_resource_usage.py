@@ -1,0 +1,32 @@
+"""ProcessSampler: /proc parsing (a fake /proc with a tricky command name) and sampling this very process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kubemark.measure.resource_usage import ProcessSampler, read_cpu_seconds, read_rss_bytes
+
+
+def test_parses_stat_with_spaces_in_the_command(tmp_path: Path) -> None:
+    d = tmp_path / "42"
+    d.mkdir()
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = ["S"] + ["0"] * 10 + [str(3 * ticks), str(ticks)] + ["0"] * 30
+    (d / "stat").write_text("42 (etcd (x) y) " + " ".join(fields) + "\n")
+    (d / "status").write_text("Name:\tetcd\nVmRSS:\t   2048 kB\n")
+    assert read_cpu_seconds(42, tmp_path) == 4.0
+    assert read_rss_bytes(42, tmp_path) == 2048 * 1024
+
+
+async def test_samples_this_process_and_drops_vanished_pids(tmp_path: Path) -> None:
+    times = iter([100.0, 101.0, 102.0])
+    sampler = ProcessSampler({"me": os.getpid(), "gone": 2**22 + 12345}, clock=lambda: next(times))
+    sampler.sample_once()
+    assert "gone" not in sampler.components
+    sum(i * i for i in range(200_000))  # burn a little CPU between samples
+    sampler.sample_once()
+    [sample] = sampler.samples
+    assert sample.component == "me"
+    assert sample.cpu_cores >= 0
+    assert sample.memory_bytes > 10 * 1024 * 1024
