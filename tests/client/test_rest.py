@@ -244,3 +244,16 @@ async def test_shared_connector_survives_client_close(api: FakeAPI) -> None:
         await b.close()
     finally:
         await connector.close()
+
+
+async def test_sibling_shares_the_session_but_not_the_rate_limit(api: FakeAPI, client: RestClient) -> None:
+    api.on("GET", PODS + "/p", reply({"kind": "Pod"}))
+    sibling = client.sibling(qps=1, burst=1, user_agent="kube-controller-manager/replicaset")
+    assert sibling.limiter is not client.limiter
+    assert sibling.limiter.try_accept() and not sibling.limiter.try_accept()  # burst 1: its own budget
+    assert client.limiter.try_accept()
+    assert (await sibling.get(PODS + "/p", rate_limited=False))["kind"] == "Pod"
+    assert api.requests("GET")[-1].headers["User-Agent"] == "kube-controller-manager/replicaset"
+    await sibling.close()
+    # The parent's session survives the sibling.
+    assert (await client.get(PODS + "/p"))["kind"] == "Pod"

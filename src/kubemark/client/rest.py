@@ -190,6 +190,24 @@ class RestClient:
                 )
         return self._session
 
+    def sibling(self, *, qps: float, burst: int, user_agent: str | None = None) -> RestClient:
+        """A client on this one's session and credentials with its own rate limiter — what
+        kube-controller-manager's client builder gives each controller. Closing it leaves the session open."""
+        client = RestClient(
+            self.creds,
+            session=self._get_session(),
+            qps=qps,
+            burst=burst,
+            user_agent=user_agent or self._user_agent,
+            timeout=self._connect_timeout,
+            max_retries=self.max_retries,
+            on_request=self.on_request,
+            authenticator=self._auth,
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
+        return client
+
     async def close(self) -> None:
         if self._session is not None and self._own_session:
             await self._session.close()

@@ -121,15 +121,18 @@ class ControlPlane:
         if self.config.controllers:
             from kubemark.master.controllers.manager import ControllerManager
 
-            # kube-controller-manager's client defaults.
-            client = RestClient(creds, qps=20, burst=30, user_agent="kube-controller-manager/kubemark")
+            # Kubernetes' scalability jobs run kube-controller-manager with --kube-api-qps=100 --kube-api-burst=100
+            # (the upstream defaults, 20/30, throttle density tests); each controller has its own limit.
+            client = RestClient(creds, qps=100, burst=100, user_agent="kube-controller-manager/kubemark")
             self._clients.append(client)
-            self.controller_manager = ControllerManager(client, options=self.config.controller_options)
+            self.controller_manager = ControllerManager(
+                client, options=self.config.controller_options, controller_qps=(100, 100)
+            )
             await self.controller_manager.start()
         if self.config.scheduler:
             from kubemark.master.scheduler.scheduler import Scheduler
 
-            # kube-scheduler's client defaults.
+            # kube-scheduler's client defaults (50/100) are also what scalability jobs use.
             client = RestClient(creds, qps=50, burst=100, user_agent="kube-scheduler/kubemark")
             self._clients.append(client)
             self.scheduler = Scheduler(client)

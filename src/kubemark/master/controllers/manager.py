@@ -120,7 +120,11 @@ class ControllerManager:
         enabled: set[str] | None = None,
         options: ControllerOptions | None = None,
         registry: CollectorRegistry | None = None,
+        controller_qps: tuple[float, int] | None = None,
     ) -> None:
+        """`controller_qps` = (qps, burst) gives every controller its own client with that rate limit, as
+        kube-controller-manager's client builder does (its flags set each controller's limit, not a shared
+        one); None shares `client` and its limiter between all controllers."""
         self.client = client
         self.options = options or ControllerOptions()
         names = set(ALL_CONTROLLERS) if enabled is None else set(enabled)
@@ -132,11 +136,17 @@ class ControllerManager:
         self.registry = registry
         self.metrics = QueueMetrics(registry) if registry is not None else None
         self.informers = SharedInformers(client)
-        self.controllers: dict[str, Controller] = {
-            name: FACTORIES[name](client, self.informers, self.options, self.metrics)
-            for name in ALL_CONTROLLERS
-            if name in names
-        }
+        self._own_clients: list[RestClient] = []
+        self.controllers: dict[str, Controller] = {}
+        for name in ALL_CONTROLLERS:
+            if name not in names:
+                continue
+            controller_client = client
+            if controller_qps is not None:
+                qps, burst = controller_qps
+                controller_client = client.sibling(qps=qps, burst=burst, user_agent=f"kube-controller-manager/{name}")
+                self._own_clients.append(controller_client)
+            self.controllers[name] = FACTORIES[name](controller_client, self.informers, self.options, self.metrics)
 
     async def start(self) -> None:
         self.informers.start()
@@ -151,6 +161,8 @@ class ControllerManager:
         for controller in self.controllers.values():
             await controller.stop()
         await self.informers.stop()
+        for client in self._own_clients:
+            await client.close()
 
     async def __aenter__(self) -> ControllerManager:
         await self.start()
@@ -192,9 +204,12 @@ async def run_controllers(
     """Run the controller manager against the cluster in `kubeconfig` until `stop` is set (or cancelled)."""
     creds = load_kubeconfig(kubeconfig, context=context)
     registry = CollectorRegistry()
+    # Informers share this client; each controller gets its own qps/burst budget, as upstream.
     client = RestClient(creds, qps=qps, burst=burst, user_agent="kube-controller-manager/kubemark")
     runner: web.AppRunner | None = None
-    manager = ControllerManager(client, enabled=enabled, options=options, registry=registry)
+    manager = ControllerManager(
+        client, enabled=enabled, options=options, registry=registry, controller_qps=(qps, burst)
+    )
     try:
         if metrics_port is not None:
             runner = await _serve_metrics(registry, metrics_host, metrics_port)
