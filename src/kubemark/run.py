@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NODES = 10
 NODE_PREFIX = "hollow-node"
+MASTER_READY_TIMEOUT = 120.0  # seconds for `kubemark master start` (etcd + PKI) to come up
 PLAYER_QPS = 500.0  # the tuning sets pace the load; the client limiter must not be the bottleneck
 
 
@@ -116,56 +117,100 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def _embedded_cluster(options: RunOptions, data_dir: Path) -> AsyncIterator[Cluster]:
-    from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
+    """`kubemark master start` as a child process: the master gets its own event loop (and core), apart from
+    the hollow nodes and the player, and its resource usage is its own."""
+    from kubemark.master.apiserver.pki import ClusterPKI
 
-    fields = ControlPlaneConfig.__dataclass_fields__
-    extra: dict[str, Any] = {k: True for k in ("scheduler", "controllers") if k in fields}
-    plane = ControlPlane(
-        ControlPlaneConfig(data_dir=data_dir, storage=options.storage, port=0, unsafe_no_fsync=True, **extra)  # type: ignore[arg-type]
-    )
-    await plane.start()
-    own: list[Any] = []
+    master = await _MasterProcess.start(data_dir, options.storage)
     try:
-        admin = load_kubeconfig(plane.kubeconfig_path)
-        if not extra:
-            # The control plane does not run them itself yet: run them beside it, as the master would.
-            own = await _start_master_components(admin)
-        pids = {"kubemark-master": os.getpid()}
-        etcd = getattr(plane.apiserver, "etcd", None)
-        if etcd is not None and getattr(etcd, "pid", None):
-            pids["etcd"] = etcd.pid
-        pki = plane.pki
+        admin = load_kubeconfig(data_dir / "admin.kubeconfig")
+        pki = ClusterPKI.load_or_create(data_dir / "pki")
+        pids = {"kubemark-master": master.pid}
+        etcd = _etcd_children(master.pid)
+        if etcd:
+            pids["etcd"] = etcd[0]
 
         def node_credentials(name: str) -> ClusterCredentials:
-            if pki is None:
-                return admin
+            # Each hollow node authenticates as system:node:<name>, as kubelets do (NodeRestriction applies).
             cert, key = pki.node_credentials(name)
-            return ClusterCredentials(server=plane.url, ca_pem=pki.ca_pem, cert_pem=cert, key_pem=key)
+            return ClusterCredentials(server=admin.server, ca_pem=pki.ca_pem, cert_pem=cert, key_pem=key)
 
         yield Cluster(admin, pids, node_credentials, embedded=True)
     finally:
-        for stop in reversed(own):
-            with contextlib.suppress(Exception):
-                await stop()
-        await plane.stop()
+        await master.stop()
 
 
-async def _start_master_components(admin: ClusterCredentials) -> list[Any]:
-    """Scheduler and controller manager with the client QPS kubemark perf jobs give them (100/100, not the
-    defaults 50/100 and 20/30, which make the controller manager the bottleneck of every test)."""
-    from kubemark.master.controllers.manager import ControllerManager
-    from kubemark.master.scheduler import Scheduler
+class _MasterProcess:
+    """A `python -m kubemark master start` child on a free port, stopped with SIGTERM."""
 
-    stops: list[Any] = []
-    sched_client = RestClient(admin, qps=100, burst=100, user_agent="kube-scheduler/kubemark")
-    scheduler = Scheduler(sched_client)
-    await scheduler.start()
-    stops += [sched_client.close, scheduler.stop]
-    cm_client = RestClient(admin, qps=100, burst=100, user_agent="kube-controller-manager/kubemark")
-    manager = ControllerManager(cm_client)
-    await manager.start()
-    stops += [cm_client.close, manager.stop]
-    return stops
+    READY = "ready at "
+
+    def __init__(self, proc: asyncio.subprocess.Process, log: list[str]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self.log = log
+
+    @classmethod
+    async def start(cls, data_dir: Path, storage: str) -> _MasterProcess:
+        cmd = [sys.executable, "-m", "kubemark", "master", "start", "--data-dir", str(data_dir), "--port", "0"]
+        cmd += ["--storage", storage, "--unsafe-no-fsync"]  # a throw-away cluster: etcd fsync is not what is measured
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
+        )
+        master = cls(proc, [])
+        try:
+            await asyncio.wait_for(master._wait_ready(), MASTER_READY_TIMEOUT)
+        except BaseException:
+            await master.stop()
+            raise
+        master._drain = asyncio.create_task(master._keep_reading())
+        return master
+
+    async def _wait_ready(self) -> None:
+        assert self.proc.stdout is not None
+        while line := (await self.proc.stdout.readline()).decode(errors="replace"):
+            self.log.append(line)
+            if self.READY in line:
+                return
+        raise PlayerError("the embedded master exited before it was ready:\n" + "".join(self.log[-30:]))
+
+    async def _keep_reading(self) -> None:
+        # Keep its pipe drained (a full pipe would block the master) and the tail for error reports.
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            self.log.append(line.decode(errors="replace"))
+            del self.log[:-200]
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 60)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        drain = getattr(self, "_drain", None)
+        if drain is not None:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+
+
+def _etcd_children(pid: int) -> list[int]:
+    """PIDs of etcd processes started by `pid` (for resource usage)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and Path(argv0.decode(errors="replace")).name == "etcd":
+            found.append(int(entry.name))
+    return found
 
 
 @contextlib.asynccontextmanager
