@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,17 @@ async def test_run_nodes_spreads_nodes_over_worker_processes(
         stop.set()
         await asyncio.wait_for(runner, 40)
     assert (await admin.list(resource_path("", "v1", "nodes")))["items"] == []
+
+
+async def test_max_starting_admits_nodes_one_at_a_time(apiserver: APIServer) -> None:
+    pool = NodePool(3, fast_config(), ClusterCredentials(server=apiserver.url), prefix="gated", max_starting=1)
+    try:
+        await pool.start()  # ramp 0: without the gate all three would start at once
+        assert await pool.wait_ready(10)
+        assert await pool.wait_synced(10)
+        kubelets = [pool.nodes[f"gated-{i}"].kubelet for i in range(3)]
+        for earlier, later in itertools.pairwise(kubelets):
+            assert earlier.ready_at is not None and later.started_at is not None
+            assert later.started_at >= earlier.ready_at
+    finally:
+        await pool.stop()

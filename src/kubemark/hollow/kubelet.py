@@ -21,6 +21,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
+
 from kubemark.client.errors import APIError, is_already_exists, is_conflict, is_not_found
 from kubemark.client.informer import Informer
 from kubemark.client.paths import resource_path
@@ -135,6 +137,7 @@ class HollowKubelet:
         recorder: EventRecorder | None = None,
         heartbeat_client: RestClient | None = None,
         on_lease_lateness: Callable[[float], None] | None = None,
+        on_renewal_lateness: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -159,6 +162,7 @@ class HollowKubelet:
             interval=hb.renew_interval,
             jitter=hb.jitter,
             on_lateness=on_lease_lateness,
+            on_renewal_lateness=on_renewal_lateness,
             owner=self._owner_reference,
             clock=clock,
             rng=self._rng,
@@ -168,11 +172,17 @@ class HollowKubelet:
         self.pods: dict[str, PodWork] = {}
         self.registered = asyncio.Event()
         self.ready = asyncio.Event()  # set once a status PATCH reported Ready=True
+        self.started_at: float | None = None  # time.monotonic() of start(), and of the first Ready report
+        self.ready_at: float | None = None
         self.status_writes = 0  # pod status PATCHes sent
         self.registrations = 0
         self.node_informer = Informer(client, NODES, field_selector=f"metadata.name={name}")
         self.pod_informer = Informer(client, PODS, field_selector=f"spec.nodeName={name}")
         self.service_informer = Informer(client, SERVICES) if config.watch_services else None
+        self.node_informer.add_handler(
+            on_add=self._node_seen, on_update=self._node_updated, on_delete=self._node_deleted
+        )
+        self.pod_informer.add_handler(on_add=self._pod_seen, on_update=self._pod_updated, on_delete=self._pod_deleted)
         self._status_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -180,15 +190,28 @@ class HollowKubelet:
     # --- lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.start_heartbeats()
+        self.start_watches()
+
+    async def start_heartbeats(self) -> None:
+        """Register, PATCH status once and renew the Lease once, one call after the other (so over one
+        connection), then keep both going. The Node is Ready when this returns (unless a call failed)."""
         self._stopping = False
+        self.started_at = time.monotonic()
         await self._register()
-        self.node_informer.add_handler(
-            on_add=self._node_seen, on_update=self._node_updated, on_delete=self._node_deleted
-        )
+        try:
+            await self.sync_node_status()
+            status_done = True
+        except (APIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.debug("node %s: first status update failed: %r", self.name, exc)
+            status_done = False
+        renewed = await self.lease.renew_first()
+        self.lease.start(renewed=renewed)
+        self._status_task = asyncio.create_task(self._status_loop(status_done), name=f"node status {self.name}")
+
+    def start_watches(self) -> None:
+        """Start the node, pod and service informers (each a LIST, then a WATCH on its own connection)."""
         self.node_informer.start()
-        self.lease.start()
-        self._status_task = asyncio.create_task(self._status_loop(), name=f"node status {self.name}")
-        self.pod_informer.add_handler(on_add=self._pod_seen, on_update=self._pod_updated, on_delete=self._pod_deleted)
         self.pod_informer.start()
         if self.service_informer is not None:
             self.service_informer.start()
@@ -317,12 +340,16 @@ class HollowKubelet:
             conditions = (updated.get("status") or {}).get("conditions") or []
             ready = next((c for c in conditions if c.get("type") == "Ready"), None)
             if ready is not None and ready.get("status") == "True":
+                if self.ready_at is None:
+                    self.ready_at = time.monotonic()
                 self.ready.set()
             return True
         return False
 
-    async def _status_loop(self) -> None:
+    async def _status_loop(self, synced_first: bool = False) -> None:
         interval = self.config.heartbeat.status_update_frequency
+        if synced_first:
+            await asyncio.sleep(interval)
         while True:
             try:
                 await self.sync_node_status()

@@ -3,7 +3,9 @@
 First sync GETs the Lease (creating it if missing); later renewals PUT the last Lease seen (optimistic
 concurrency on its resourceVersion) without a GET. A 409 re-GETs and retries. Calls are not rate limited
 (kubelet's heartbeat client is exempt). Renewals run every `interval` x (1 + jitter x U[0,1)) after the previous
-one ended (wait.JitterUntil, sliding); how late each starts versus that schedule goes to `on_lateness`.
+one ended (wait.JitterUntil, sliding); how late each starts versus that schedule goes to `on_lateness`, and
+how late each successful renewal completes versus that schedule (start lateness + the write's latency) goes to
+`on_renewal_lateness`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import aiohttp
 
 from kubemark.client.errors import APIError, is_conflict, is_not_found
 from kubemark.client.paths import resource_path
@@ -41,6 +45,7 @@ class LeaseHeartbeat:
         interval: float = 10.0,
         jitter: float = 0.04,
         on_lateness: Callable[[float], None] | None = None,
+        on_renewal_lateness: Callable[[float], None] | None = None,
         owner: Callable[[], dict[str, Any] | None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -51,6 +56,7 @@ class LeaseHeartbeat:
         self.interval = interval
         self.jitter = jitter
         self._on_lateness = on_lateness
+        self._on_renewal_lateness = on_renewal_lateness
         self._owner = owner  # the Node's ownerReference once known (kubelet sets it so GC removes the lease)
         self._clock = clock
         self._rng = rng or random.Random()
@@ -126,26 +132,43 @@ class LeaseHeartbeat:
         self.renewals += 1
         self.renewed.set()
 
-    async def run(self) -> None:
+    async def renew_first(self) -> bool:
+        """One renewal outside the loop (at node start-up); True if it succeeded. Failures are counted."""
+        try:
+            await self.renew_once()
+        except (APIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self.failures += 1
+            self.latest = None
+            log.debug("lease %s: first renewal failed: %r", self.node_name, exc)
+            return False
+        return True
+
+    async def run(self, *, renewed: bool = False) -> None:
+        """Renew forever; `renewed` means a renewal just happened, so the first one waits a period."""
         loop = asyncio.get_running_loop()
+        scheduled: float | None = None  # the first renewal has no schedule to be late against
         while True:
-            try:
-                await self.renew_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # API or transport failure: try again next period, like the controller
-                self.failures += 1
-                self.latest = None
-                log.debug("lease %s: renewal failed: %r", self.node_name, exc)
+            if not renewed:
+                try:
+                    await self.renew_once()
+                    if scheduled is not None and self._on_renewal_lateness is not None:
+                        self._on_renewal_lateness(max(0.0, loop.time() - scheduled))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # API or transport failure: try again next period, like the controller
+                    self.failures += 1
+                    self.latest = None
+                    log.debug("lease %s: renewal failed: %r", self.node_name, exc)
+            renewed = False
             wait = self.interval * (1 + self.jitter * self._rng.random())
             scheduled = loop.time() + wait
             await asyncio.sleep(wait)
             if self._on_lateness is not None:
                 self._on_lateness(max(0.0, loop.time() - scheduled))
 
-    def start(self) -> asyncio.Task[None]:
+    def start(self, *, renewed: bool = False) -> asyncio.Task[None]:
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name=f"lease {self.node_name}")
+            self._task = asyncio.create_task(self.run(renewed=renewed), name=f"lease {self.node_name}")
         return self._task
 
     async def stop(self) -> None:

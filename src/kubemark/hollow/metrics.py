@@ -50,6 +50,12 @@ class PoolMetrics:
             buckets=LATENESS_BUCKETS,
             registry=self.registry,
         )
+        self.renewal_lateness = Histogram(
+            "kubemark_hollow_lease_renewal_lateness_seconds",
+            "How late successful lease renewals completed versus their schedule (start lateness + write latency).",
+            buckets=LATENESS_BUCKETS,
+            registry=self.registry,
+        )
         self.api_errors = PromCounter(
             "kubemark_hollow_api_errors",
             "API calls of hollow nodes that failed, by HTTP code (0: no response).",
@@ -71,6 +77,12 @@ class PoolMetrics:
 
     def bind_pool(self, phases: Callable[[], Counter[str]], ready: Callable[[], int], total: Callable[[], int]) -> None:
         self.registry.register(_PoolCollector(phases, ready, total))
+
+    def observe_lease_lateness(self, seconds: float) -> None:
+        self.heartbeat_lateness.observe(seconds)
+
+    def observe_renewal_lateness(self, seconds: float) -> None:
+        self.renewal_lateness.observe(seconds)
 
     def on_request(self, record: RequestRecord) -> None:
         self.api_requests.labels(record.verb).inc()

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
+
 from kubemark.client.errors import APIError, is_conflict
 from kubemark.client.paths import resource_path
 from kubemark.hollow.config import ConditionFlip, NodeConfig
@@ -90,6 +92,9 @@ class HollowNodeProblemDetector:
                     continue  # another writer (the kubelet) got in first; the patch is not RV-bound, so resend
                 log.debug("npd %s: condition update failed: %s", self.node_name, exc)
                 return
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # unreachable master: next period
+                log.debug("npd %s: condition update failed: %r", self.node_name, exc)
+                return
             self.patches += 1
             self.patched.set()
             return
@@ -113,15 +118,18 @@ class HollowNodeProblemDetector:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def run(self) -> None:
+    async def run(self, *, updated: bool = False) -> None:
+        """PATCH every period; `updated` means one was just sent, so the first waits a period."""
         while True:
-            await self.update()
+            if not updated:
+                await self.update()
+            updated = False
             await asyncio.sleep(self.period)
 
-    def start(self) -> None:
+    def start(self, *, updated: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self._timers = [loop.call_later(f.after, self._flip, f, None) for f in self._flips]
-        self._task = asyncio.create_task(self.run(), name=f"npd {self.node_name}")
+        self._task = asyncio.create_task(self.run(updated=updated), name=f"npd {self.node_name}")
 
     async def stop(self) -> None:
         for timer in self._timers:

@@ -1,6 +1,7 @@
 """NodePool: many hollow nodes (kubelet + proxy + NPD each) in one event loop, and worker processes of pools.
 
-Each node gets its own aiohttp session and TCP connector by default (its own connections, like a real node);
+Each node gets its own aiohttp sessions and TCP connectors by default (its own connections, like a real node:
+one for the kubelet's heartbeat client, the rest for its calls and watches);
 `shared_connection=True` shares one connector across the pool (a lighter, KWOK-like mode). The kubelet, proxy
 and NPD of a node are separate clients (own rate limits) over the node's session. Nodes start at `ramp` nodes/s.
 `run_workers` spreads nodes over spawned worker processes, each running a pool on uvloop.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from kubemark.client.informer import Informer
 from kubemark.client.kubeconfig import ClusterCredentials, load_kubeconfig
 from kubemark.client.rest import RestClient
 from kubemark.hollow.config import NodeConfig, load_node_config
@@ -27,6 +29,7 @@ from kubemark.hollow.kubelet import HollowKubelet
 from kubemark.hollow.metrics import LoopLagProbe, PoolMetrics
 from kubemark.hollow.npd import HollowNodeProblemDetector
 from kubemark.hollow.proxy import HollowProxy
+from kubemark.hollow.transport import IDLE_CONNECTION_SECONDS, node_connector
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class NodesOptions:
     start_index: int = 0
     endpoint_host: str = "127.0.0.1"
     endpoint_port: int | None = None  # kubelet API + pool /metrics; None = not served; worker w uses port + w
+    max_starting: int = 0  # nodes starting at once (registration to informers synced); 0 = no limit
 
 
 class HollowNode:
@@ -67,18 +71,23 @@ class HollowNode:
         self.name = name
         self.index = index
         on_request = metrics.on_request if metrics else None
+        self._sessions: list[aiohttp.ClientSession] = []
         if connector is None:
-            self._session: aiohttp.ClientSession | None = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False)
-            )
+            # Watches hold a connection each (HTTP/1.1); the kubelet's heartbeat client (Node registration,
+            # status, Lease) gets a connection of its own so a renewal never waits behind a watch storm's
+            # handshakes. Idle connections live 60 s (under the server's 75 s keep-alive; client-go keeps 90 s).
+            main = aiohttp.ClientSession(connector=node_connector(limit=0))
+            beat = aiohttp.ClientSession(connector=node_connector(limit=1))
+            self._sessions = [main, beat]
         else:
-            self._session = aiohttp.ClientSession(connector=connector, connector_owner=False)
+            main = beat = aiohttp.ClientSession(connector=connector, connector_owner=False)
+            self._sessions = [main]
         c = config.client
 
-        def client(qps: float, burst: int, agent: str) -> RestClient:
+        def client(qps: float, burst: int, agent: str, session: aiohttp.ClientSession = main) -> RestClient:
             return RestClient(
                 creds,
-                session=self._session,
+                session=session,
                 qps=qps,
                 burst=burst,
                 timeout=c.timeout,
@@ -87,12 +96,15 @@ class HollowNode:
             )
 
         self.kubelet_client = client(c.qps, c.burst, "kubelet")
+        self.heartbeat_client = client(c.qps, c.burst, "kubelet", beat)
         self.kubelet = HollowKubelet(
             name,
             self.kubelet_client,
             config,
             index=index,
-            on_lease_lateness=metrics.heartbeat_lateness.observe if metrics else None,
+            heartbeat_client=self.heartbeat_client,
+            on_lease_lateness=metrics.observe_lease_lateness if metrics else None,
+            on_renewal_lateness=metrics.observe_renewal_lateness if metrics else None,
         )
         self.proxy: HollowProxy | None = None
         if config.proxy.enabled:
@@ -107,11 +119,25 @@ class HollowNode:
             self.npd = HollowNodeProblemDetector(name, client(5, 10, "node-problem-detector"), config)
 
     async def start(self) -> None:
-        await self.kubelet.start()
+        """Short calls first, one after the other over one connection (register, status, lease, NPD
+        conditions, kube-proxy's event), then the watches: a node opens 1 + its watch count connections, not
+        one per call in flight, which halves its TLS handshakes (the dominant start-up cost, both sides)."""
+        await self.kubelet.start_heartbeats()
+        if self.npd is not None:
+            await self.npd.update()
+            self.npd.start(updated=True)
         if self.proxy is not None:
             await self.proxy.start()
-        if self.npd is not None:
-            self.npd.start()
+        self.kubelet.start_watches()
+
+    def informers(self) -> list[Informer]:
+        """Every informer of the node's daemons (one WATCH stream each once synced)."""
+        out = [self.kubelet.node_informer, self.kubelet.pod_informer]
+        if self.kubelet.service_informer is not None:
+            out.append(self.kubelet.service_informer)
+        if self.proxy is not None:
+            out += [self.proxy.services, self.proxy.slices, self.proxy.node]
+        return out
 
     async def stop(self, *, delete_node: bool = False) -> None:
         if self.npd is not None:
@@ -119,9 +145,9 @@ class HollowNode:
         if self.proxy is not None:
             await self.proxy.stop()
         await self.kubelet.stop(delete_node=delete_node)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            await session.close()
 
 
 class NodePool:
@@ -138,6 +164,7 @@ class NodePool:
         ramp: float = 0.0,
         shared_connection: bool = False,
         metrics: PoolMetrics | None = None,
+        max_starting: int = 0,
     ) -> None:
         self.count = count
         self.config = config
@@ -151,6 +178,9 @@ class NodePool:
         self.metrics.bind_pool(self.phase_counts, self.ready_count, lambda: len(self.nodes))
         self._connector: aiohttp.TCPConnector | None = None
         self._starts: set[asyncio.Task[None]] = set()
+        # At most this many nodes between "created" and "informers synced" (0: no limit), so a ramp faster
+        # than the master can serve slows down instead of piling up timeouts and retries.
+        self._starting = asyncio.Semaphore(max_starting) if max_starting > 0 else None
         self._probe = LoopLagProbe(self.metrics.loop_lag)
 
     def _creds(self, name: str) -> ClusterCredentials:
@@ -172,7 +202,14 @@ class NodePool:
 
     async def _start_node(self, node: HollowNode) -> None:
         try:
-            await node.start()
+            if self._starting is None:
+                await node.start()
+                return
+            async with self._starting:
+                await node.start()
+                informers = node.informers()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*(i.wait_synced() for i in informers)), 60)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -182,7 +219,7 @@ class NodePool:
         """Create the nodes at the ramp rate; returns once all have begun starting (not once they are Ready)."""
         self._probe.start()
         if self.shared_connection:
-            self._connector = aiohttp.TCPConnector(limit=0)
+            self._connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=IDLE_CONNECTION_SECONDS)
         loop = asyncio.get_running_loop()
         began = loop.time()
         for n, index in enumerate(range(self.start_index, self.start_index + self.count)):
@@ -202,6 +239,15 @@ class NodePool:
     async def wait_ready(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - the contract
         """True once every node reported Ready; False if `timeout` passed first."""
         waits = [node.kubelet.ready.wait() for node in self.nodes.values()]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - the contract
+        """True once every informer of every node has delivered its first LIST; False after `timeout`."""
+        waits = [informer.wait_synced() for node in self.nodes.values() for informer in node.informers()]
         try:
             await asyncio.wait_for(asyncio.gather(*waits), timeout)
         except TimeoutError:
@@ -246,6 +292,7 @@ async def run_pool(
         start_index=options.start_index,
         ramp=options.ramp,
         shared_connection=options.shared_connection,
+        max_starting=options.max_starting,
     )
     endpoint: KubeletEndpoint | None = None
     if endpoint_port is not None:

@@ -81,6 +81,8 @@ class HollowProxy:
         self.syncs = 0
         self.synced = asyncio.Event()  # set after every sync; tests clear and wait
         self._task: asyncio.Task[None] | None = None
+        self.services.add_handler(on_add=self._mark, on_update=self._mark, on_delete=self._mark)
+        self.slices.add_handler(on_add=self._slice_changed, on_update=self._slice_changed, on_delete=self._mark)
 
     def _mark(self, *_: Any) -> None:
         self._dirty.set()
@@ -124,12 +126,13 @@ class HollowProxy:
             last = loop.time()
 
     async def start(self) -> None:
-        self.services.add_handler(on_add=self._mark, on_update=self._mark, on_delete=self._mark)
-        self.slices.add_handler(on_add=self._slice_changed, on_update=self._slice_changed, on_delete=self._mark)
-        for informer in (self.services, self.slices, self.node):
-            informer.start()
+        # The start-up event goes first and is awaited, so it reuses the node's idle connection instead of
+        # opening one more beside the informers' streams.
         node_ref = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": self.node_name, "uid": self.node_name}}
         self.recorder.record(node_ref, "Normal", "Starting", "")
+        await self.recorder.flush()
+        for informer in (self.services, self.slices, self.node):
+            informer.start()
         self._task = asyncio.create_task(self.run(), name=f"proxy {self.node_name}")
 
     async def stop(self) -> None:

@@ -200,30 +200,55 @@ class NodeStatusReporter:
         self._clock = clock
         self.last_report: float | None = None
         self.patches = 0
+        self._static_status: dict[str, Any] | None = None
 
-    def desired(self, original: dict[str, Any], now: float) -> dict[str, Any]:
-        """The Node as this kubelet wants it: the original with kubelet's status fields recomputed."""
-        node = copy.deepcopy(original)
-        status = node.setdefault("status", {})
-        old_conditions = status.get("conditions") or []
+    def _static(self) -> dict[str, Any]:
+        # Time-independent fields are computed once (quantity parsing and friends are not free at 200 syncs/s).
+        if self._static_status is None:
+            self._static_status = static_status(self.facts)
+        return self._static_status
+
+    def desired_status(self, old_status: dict[str, Any], now: float) -> dict[str, Any]:
+        """Node status as this kubelet wants it: `old_status` (shallow-copied) with kubelet's fields recomputed."""
+        old_conditions = old_status.get("conditions") or []
         ours = kubelet_conditions(self.facts, old_conditions, now)
         by_type = {c["type"]: c for c in ours}
         merged = [by_type.pop(c.get("type"), c) for c in old_conditions]  # keep others' (NPD) conditions
         merged.extend(c for c in ours if c["type"] in by_type)
-        status.update(static_status(self.facts))
+        status = {**old_status, **copy.deepcopy(self._static())}
         status["conditions"] = merged
-        return node
+        return status
+
+    def desired(self, original: dict[str, Any], now: float) -> dict[str, Any]:
+        """The Node as this kubelet wants it (a new top-level dict; `original` is not modified)."""
+        return {**original, "status": self.desired_status(original.get("status") or {}, now)}
 
     def patch_for(self, original: dict[str, Any]) -> dict[str, Any] | None:
         """The status PATCH to send now, or None when nothing changed and the report period has not passed."""
         now = self._clock()
-        node = self.desired(original, now)
-        changed = status_changed(original.get("status") or {}, node["status"])
+        old_status = original.get("status") or {}
         due = self.last_report is None or now - self.last_report >= self.facts.config.heartbeat.status_report_frequency
-        if not changed and not due:
+        if not due and not self._changed(old_status, now):
             return None
-        patch = create_strategic_merge_patch(original, node, "Node")
+        patch = create_strategic_merge_patch(original, self.desired(original, now), "Node")
         return patch or None
+
+    def _changed(self, old_status: dict[str, Any], now: float) -> bool:
+        """kubelet's nodeStatusHasChanged without building the desired Node: static fields equal, and our
+        conditions equal apart from lastHeartbeatTime. This runs every 10 s per node, so it stays cheap."""
+        for key, value in self._static().items():
+            if old_status.get(key) != value:
+                return True
+        old_conditions = old_status.get("conditions") or []
+        before = {c.get("type"): c for c in old_conditions}
+        for c in kubelet_conditions(self.facts, old_conditions, now):
+            old = before.get(c["type"])
+            if old is None:
+                return True
+            for k in ("status", "reason", "message", "lastTransitionTime"):
+                if old.get(k) != c[k]:
+                    return True
+        return False
 
     def reported(self) -> None:
         self.last_report = self._clock()

@@ -1,0 +1,12 @@
+"""A hollow node's connectors: how long idle connections live and how many the heartbeat client may hold."""
+
+from __future__ import annotations
+
+import aiohttp
+
+IDLE_CONNECTION_SECONDS = 60.0  # under the API server's 75 s keep-alive; client-go keeps idle ones 90 s
+
+
+def node_connector(limit: int = 0) -> aiohttp.TCPConnector:
+    """A connector for one node's session; `limit=1` for the heartbeat client's single connection."""
+    return aiohttp.TCPConnector(limit=limit, keepalive_timeout=IDLE_CONNECTION_SECONDS, enable_cleanup_closed=False)

@@ -1,0 +1,372 @@
+"""Hollow nodes against a misbehaving master: an API server restart, 429s, dropped connections, and the
+per-node identity/watch contract (own pod watch per node, NodeRestriction under system:node:<name>)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from kubemark.client.errors import APIError, is_already_exists
+from kubemark.client.kubeconfig import ClusterCredentials, load_kubeconfig
+from kubemark.client.paths import resource_path
+from kubemark.client.rest import RestClient
+from kubemark.hollow.pool import NodePool
+from kubemark.master.apiserver.server import APIServer, APIServerConfig
+from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
+
+from .conftest import eventually, fast_config, pod_manifest
+
+PODS = resource_path("", "v1", "pods", "default")
+pytestmark = pytest.mark.timeout(120)
+
+
+def bound_pod(name: str, node: str) -> dict[str, Any]:
+    pod = pod_manifest(name)
+    pod["spec"]["nodeName"] = node  # no scheduler in these tests: bind at creation
+    return pod
+
+
+async def create_until_accepted(admin: RestClient, pod: dict[str, Any], timeout: float = 60.0) -> None:
+    """POST a pod, retrying while the master is unreachable; AlreadyExists means an earlier try landed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await admin.create(PODS, pod)
+            return
+        except APIError as exc:
+            if is_already_exists(exc):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        except OSError:  # aiohttp's connection errors are OSErrors
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.2)
+
+
+async def pods_running(admin: RestClient, names: set[str]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        try:
+            items = (await admin.list(PODS))["items"]
+        except (APIError, OSError):
+            return False
+        phases = {p["metadata"]["name"]: p["status"].get("phase") for p in items}
+        return all(phases.get(n) == "Running" for n in names)
+
+    return check
+
+
+def node_creds(plane: ControlPlane, name: str) -> ClusterCredentials:
+    assert plane.pki is not None
+    cert, key = plane.pki.node_credentials(name)
+    return ClusterCredentials(server=plane.url, ca_pem=plane.pki.ca_pem, cert_pem=cert, key_pem=key)
+
+
+@contextlib.asynccontextmanager
+async def control_plane(tmp_path: Path, **overrides: Any) -> AsyncIterator[ControlPlane]:
+    config = ControlPlaneConfig(
+        data_dir=tmp_path / "master",
+        port=0,
+        scheduler=False,
+        controllers=False,
+        unsafe_no_fsync=True,
+        compaction_interval=0,
+        **overrides,
+    )
+    plane = ControlPlane(config)
+    await plane.start()
+    try:
+        yield plane
+    finally:
+        await plane.stop()
+
+
+# -- (a) API server restart --------------------------------------------------------------------------------
+
+
+async def test_apiserver_restart_loses_no_pod_and_duplicates_none(tmp_path: Path) -> None:
+    async with control_plane(tmp_path, storage="etcd") as plane:
+        assert plane.apiserver is not None
+        port = plane.apiserver.port
+        admin = RestClient(load_kubeconfig(plane.kubeconfig_path), qps=1000, burst=1000, max_retries=0)
+        pool = NodePool(2, fast_config(), lambda name: node_creds(plane, name), prefix="restart")
+        try:
+            await pool.start()
+            assert await pool.wait_ready(30)
+            assert await pool.wait_synced(30)
+            nodes = sorted(pool.nodes)
+            before = {f"before-{i}" for i in range(6)}
+            for i, name in enumerate(sorted(before)):
+                await admin.create(PODS, bound_pod(name, nodes[i % 2]))
+            await eventually(await pods_running(admin, before), timeout=30)
+
+            # Everything the kubelets wrote for the first pods, per pod: a restart must add nothing to it.
+            writes_before = await eventually(settled_writes(pool, nodes, len(before)), timeout=10)
+            per_pod = writes_before / len(before)
+            assert per_pod == int(per_pod), "every pod start should take the same number of status writes"
+            ids_before = {
+                p["metadata"]["name"]: p["status"]["containerStatuses"][0]["containerID"]
+                for p in (await admin.list(PODS))["items"]
+            }
+            renewals = {n: pool.kubelet(n).lease.renewals for n in nodes}
+            pod_lists = {n: pool.kubelet(n).pod_informer.reflector.watches for n in nodes}
+
+            # Restart the API server (and its etcd) on the same data dir and port; create pods meanwhile.
+            await plane.apiserver.stop()
+            plane.apiserver.config.port = port
+            during = {f"during-{i}" for i in range(4)}
+            creators = [
+                asyncio.create_task(create_until_accepted(admin, bound_pod(name, nodes[i % 2])))
+                for i, name in enumerate(sorted(during))
+            ]
+            await plane.apiserver.start()
+            assert plane.apiserver.port == port
+            await asyncio.wait_for(asyncio.gather(*creators), 60)
+
+            await eventually(await pods_running(admin, before | during), timeout=60)
+
+            # Nodes reconnected: leases renewed again and the pod watches were re-opened.
+            async def reconnected() -> bool:
+                return all(
+                    pool.kubelet(n).lease.renewals > renewals[n] + 1
+                    and pool.kubelet(n).pod_informer.reflector.watches > pod_lists[n]
+                    for n in nodes
+                )
+
+            await eventually(reconnected, timeout=60)
+
+            items = (await admin.list(PODS))["items"]
+            names = Counter(p["metadata"]["name"] for p in items)
+            assert set(names) == before | during and set(names.values()) == {1}
+            for pod in items:
+                statuses = pod["status"]["containerStatuses"]
+                assert [cs["restartCount"] for cs in statuses] == [0], pod["metadata"]["name"]
+                if pod["metadata"]["name"] in before:  # adopted after the relist, not started again
+                    assert statuses[0]["containerID"] == ids_before[pod["metadata"]["name"]]
+
+            # Exactly one start per pod: status writes and Started events as if no restart had happened.
+            writes_after = await eventually(settled_writes(pool, nodes, len(before | during)), timeout=10)
+            assert writes_after == per_pod * len(before | during)
+            events = (await admin.list(resource_path("", "v1", "events", "default")))["items"]
+            started = Counter(
+                e["involvedObject"]["name"]
+                for e in events
+                if e["reason"] == "Started" and e["involvedObject"].get("kind") == "Pod"
+            )
+            assert started == Counter({name: 1 for name in before | during})
+        finally:
+            await pool.stop()
+            await admin.close()
+
+
+def settled_writes(pool: NodePool, nodes: list[str], expected: int) -> Callable[[], Awaitable[Any]]:
+    """Pod status writes of `nodes` once exactly `expected` pods are started and no pod work is pending."""
+
+    async def check() -> int | None:
+        kubelets = [pool.kubelet(n) for n in nodes]
+        works = [w for k in kubelets for w in k.pods.values()]
+        idle = all(w.active and (w.task is None or w.task.done()) for w in works)
+        return sum(k.status_writes for k in kubelets) if idle and len(works) == expected else None
+
+    return check
+
+
+# -- (b) 429s ------------------------------------------------------------------------------------------------
+
+
+def throttle_every(nth: int, counter: Counter[str]) -> Any:
+    """A middleware answering every `nth` mutating request with 429 + Retry-After: 0 (like max-in-flight)."""
+
+    @web.middleware
+    async def throttle(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            counter["mutating"] += 1
+            if counter["mutating"] % nth == 0:
+                counter["throttled"] += 1
+                body = {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "message": "Too many requests, please try again later.",
+                    "reason": "TooManyRequests",
+                    "code": 429,
+                }
+                return web.json_response(body, status=429, headers={"Retry-After": "0"})
+        return await handler(request)
+
+    return throttle
+
+
+async def test_429s_are_survived() -> None:
+    counter: Counter[str] = Counter()
+    server = APIServer(
+        APIServerConfig(storage="memory", compaction_interval=0, middlewares=[throttle_every(3, counter)])
+    )
+    await server.start()
+    admin = RestClient(ClusterCredentials(server=server.url), qps=1000, burst=1000)
+    pool = NodePool(4, fast_config(), ClusterCredentials(server=server.url), prefix="throttled")
+    try:
+        await pool.start()
+        assert await pool.wait_ready(30)
+        names = {f"p-{i}" for i in range(8)}
+        nodes = sorted(pool.nodes)
+        for i, name in enumerate(sorted(names)):
+            await admin.create(PODS, bound_pod(name, nodes[i % len(nodes)]))
+        await eventually(await pods_running(admin, names), timeout=30)
+
+        async def renewing() -> bool:
+            return all(pool.kubelet(n).lease.renewals >= 5 for n in nodes)
+
+        await eventually(renewing, timeout=30)
+        assert counter["throttled"] >= 10, counter  # the nodes really were throttled, repeatedly
+        leases = (await admin.list(resource_path("coordination.k8s.io", "v1", "leases", "kube-node-lease")))["items"]
+        assert sorted(le["metadata"]["name"] for le in leases) == nodes
+    finally:
+        await pool.stop()
+        await admin.close()
+        await server.stop()
+
+
+# -- (c) dropped connections -----------------------------------------------------------------------------
+
+
+class TcpProxy:
+    """A loopback TCP relay that can be killed (every connection aborted, listener closed) and restarted."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.accepted = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def kill(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self._writers -= {writer, up_writer}
+
+
+async def test_nodes_recover_from_dropped_connections(apiserver: APIServer, admin: RestClient) -> None:
+    proxy = TcpProxy(apiserver.port)
+    await proxy.start()
+    pool = NodePool(3, fast_config(), ClusterCredentials(server=f"http://127.0.0.1:{proxy.port}"), prefix="dropped")
+    try:
+        await pool.start()
+        assert await pool.wait_ready(30)
+        assert await pool.wait_synced(30)
+        nodes = sorted(pool.nodes)
+        await admin.create(PODS, bound_pod("before", nodes[0]))
+        await eventually(await pods_running(admin, {"before"}), timeout=20)
+
+        await proxy.kill()
+        failures = {n: pool.kubelet(n).lease.failures for n in nodes}
+
+        async def noticed() -> bool:  # the nodes saw the outage (renewals failing), not just a quiet period
+            return all(pool.kubelet(n).lease.failures > failures[n] for n in nodes)
+
+        await eventually(noticed, timeout=20)
+        await admin.create(PODS, bound_pod("during", nodes[1]))  # straight to the master: nodes cannot see it
+        accepted = proxy.accepted
+        await proxy.start()
+        renewals = {n: pool.kubelet(n).lease.renewals for n in nodes}
+
+        await eventually(await pods_running(admin, {"before", "during"}), timeout=60)
+        await admin.create(PODS, bound_pod("after", nodes[2]))
+        await eventually(await pods_running(admin, {"after"}), timeout=30)
+
+        async def renewing() -> bool:
+            return all(pool.kubelet(n).lease.renewals > renewals[n] + 1 for n in nodes)
+
+        await eventually(renewing, timeout=30)
+        assert proxy.accepted > accepted  # they came back through new connections
+        assert all(pool.kubelet(n).ready.is_set() for n in nodes)
+    finally:
+        await pool.stop()
+        with contextlib.suppress(AssertionError):
+            await proxy.kill()
+
+
+# -- (d) per-node watches and identity --------------------------------------------------------------------
+
+
+def gauge(plane: ControlPlane, name: str, **labels: str) -> float:
+    total = 0.0
+    for family in plane.metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+async def test_each_node_holds_its_own_pod_watch_as_system_node(tmp_path: Path) -> None:
+    async with control_plane(tmp_path, storage="memory") as plane:
+        pool = NodePool(3, fast_config(), lambda name: node_creds(plane, name), prefix="ident")
+        try:
+            await pool.start()
+            assert await pool.wait_ready(30)
+            assert await pool.wait_synced(30)
+
+            async def watches() -> bool:
+                return (
+                    gauge(plane, "apiserver_longrunning_requests", verb="WATCH", resource="pods") == 3
+                    and gauge(plane, "apiserver_registered_watchers", kind="Pod") == 3
+                )
+
+            await eventually(watches, timeout=20)
+            # kubelet, kube-proxy: node, pods, services, services, endpointslices, node = 6 per node.
+            assert gauge(plane, "apiserver_longrunning_requests", verb="WATCH") == 3 * 6
+
+            # NodeRestriction: a node writes its own Node and Lease, never another node's.
+            a, b = sorted(pool.nodes)[:2]
+            client = pool.nodes[a].kubelet_client
+            own_status = resource_path("", "v1", "nodes", name=a, subresource="status")
+            await client.patch(own_status, {"metadata": {"labels": {"mine": "yes"}}})
+            for path in (
+                resource_path("", "v1", "nodes", name=b, subresource="status"),
+                resource_path("coordination.k8s.io", "v1", "leases", "kube-node-lease", b),
+            ):
+                with pytest.raises(APIError) as err:
+                    await client.patch(path, {"metadata": {"labels": {"stolen": "yes"}}})
+                # Refused by the Node authorizer for *this* node: it authenticated as system:node:<a>.
+                assert err.value.status == 403 and f'node "{a}"' in str(err.value)
+        finally:
+            await pool.stop()
