@@ -217,6 +217,9 @@ def nodes_start(
         bool, typer.Option(help="Share one connection pool between nodes (lighter, less faithful).")
     ] = False,
     delete_on_exit: Annotated[bool, typer.Option(help="Delete the Node objects when stopping.")] = False,
+    max_starting: Annotated[
+        int, typer.Option(min=0, help="Nodes starting at once (0: no limit); keeps a slow master from timing out.")
+    ] = 64,
     endpoint_port: Annotated[
         int | None, typer.Option(help="Serve the kubelet API and pool /metrics on this port (0: any free port).")
     ] = None,
@@ -238,6 +241,7 @@ def nodes_start(
         delete_on_exit=delete_on_exit,
         start_index=start_index,
         endpoint_port=endpoint_port,
+        max_starting=max_starting,
     )
     try:
         run_async(run_nodes(options))

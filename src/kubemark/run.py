@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NODES = 10
 NODE_PREFIX = "hollow-node"
+NODE_MAX_STARTING = 64  # nodes registering at once: faster than the master can admit only causes timeouts
 MASTER_READY_TIMEOUT = 120.0  # seconds for `kubemark master start` (etcd + PKI) to come up
 PLAYER_QPS = 500.0  # the tuning sets pace the load; the client limiter must not be the bottleneck
 
@@ -395,6 +396,7 @@ async def _start_nodes(run: _Run, cluster: Cluster, stack: contextlib.AsyncExitS
         cluster.node_credentials,
         prefix=NODE_PREFIX,
         ramp=options.node_ramp,
+        max_starting=NODE_MAX_STARTING,
     )
     stack.push_async_callback(pool.stop, delete_nodes=not cluster.embedded and not options.keep)
     await pool.start()
