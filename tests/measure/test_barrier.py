@@ -78,3 +78,23 @@ async def test_timeout_names_stuck_pods_then_passes_once_running(admin: RestClie
         barrier.stop()
     finally:
         await objects.stop()
+
+
+async def test_objects_created_before_the_watch_sees_them_are_waited_for(
+    admin: RestClient, pod_watch: ObjectWatch
+) -> None:
+    """A phase creates Deployments and the barrier is asked at once: its watch may not have seen them yet, and
+    "every tracked Deployment is running" must not hold vacuously."""
+    objects = ObjectWatch(admin, resource_path("apps", "v1", "deployments"))
+    await objects.stop()  # a watch that never catches up: the barrier must still not pass
+
+    async def lister() -> list[dict]:
+        items, _ = await admin.list_all(resource_path("apps", "v1", "deployments"), label_selector="group=latency")
+        return items
+
+    barrier = ControlledPodsBarrier(objects, pod_watch, label_selector="group = latency", lister=lister)
+    await admin.create(DEPLOYMENTS, deployment("fresh", 1))
+    with pytest.raises(BarrierTimeout, match="default/fresh: not yet observed by the watch"):
+        await barrier.wait(0.3)
+    # Without a lister the same barrier would have passed on the empty watch.
+    assert ControlledPodsBarrier(objects, pod_watch, label_selector="group = latency").problems() == []

@@ -142,11 +142,18 @@ class MeasurementSet:
             sample = {"apiVersion": p.get("apiVersion", "apps/v1"), "kind": p.get("kind", "Deployment")}
             path = object_path(sample, "") if sample else ""
             objects = await self._watch(path)
+            selector = str(p.get("labelSelector") or "")
+
+            async def lister(path: str = path, selector: str = selector) -> list[dict[str, Any]]:
+                items, _ = await ctx.client.list_all(path, label_selector=selector or None)
+                return items
+
             barrier = ControlledPodsBarrier(
                 objects,
                 ctx.pods,
-                label_selector=str(p.get("labelSelector") or ""),
+                label_selector=selector,
                 namespace_prefix=ctx.namespace_prefix,
+                lister=lister,
             )
             barrier.start()
             self.running[m.identifier] = barrier

@@ -9,6 +9,7 @@ not Running, the phase and the last condition's reason and message: the answer t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,17 +61,34 @@ def describe_pod(pod: Obj) -> str:
     return f"{meta.get('namespace')}/{meta.get('name')} [{phase}, {where}] {_last_condition(pod)}"
 
 
+def _revision(obj: Obj) -> int:
+    """An object's resourceVersion as a number (etcd revisions); 0 when it is not one."""
+    value = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
+    return int(value) if value.isdigit() else 0
+
+
 class ControlledPodsBarrier:
     """Tracks objects seen by `objects` (an ObjectWatch on e.g. deployments) against pods seen by `pods`."""
 
     def __init__(
-        self, objects: ObjectWatch, pods: ObjectWatch, *, label_selector: str = "", namespace_prefix: str = ""
+        self,
+        objects: ObjectWatch,
+        pods: ObjectWatch,
+        *,
+        label_selector: str = "",
+        namespace_prefix: str = "",
+        lister: Callable[[], Awaitable[list[Obj]]] | None = None,
     ) -> None:
+        """`lister` makes a consistent read of the controlled objects: `wait` first lists them and then also
+        requires the watch to have seen each one at least at that version, so objects created a moment
+        before the wait are waited for instead of being missed (a watch is always a little behind)."""
         self.objects = objects
         self.pods = pods
         self.selector = parse_label_selector(label_selector)
         self.namespace_prefix = namespace_prefix
+        self.lister = lister
         self._deleted: dict[str, _Tracked] = {}
+        self._expected: dict[str, int] = {}  # namespace/name -> resourceVersion the watch must have reached
 
     def _wanted(self, obj: Obj) -> bool:
         meta = obj.get("metadata") or {}
@@ -113,11 +131,14 @@ class ControlledPodsBarrier:
             pods[str((pod.get("metadata") or {}).get("namespace", ""))].append(pod)
         out: list[tuple[str, list[Obj]]] = []
         live: set[str] = set()
+        seen: dict[str, int] = {}
         for obj in self.objects.list():
             if not self._wanted(obj):
                 continue
             tracked = self._track(obj)
-            live.add(f"{tracked.namespace}/{tracked.name}")
+            key = f"{tracked.namespace}/{tracked.name}"
+            live.add(key)
+            seen[key] = _revision(obj)
             want = int((obj.get("spec") or {}).get("replicas", 1) or 0)
             mine = self._pods_of(tracked, pods)
             running = sum(1 for p in mine if _running(p))
@@ -130,6 +151,9 @@ class ControlledPodsBarrier:
                         [p for p in mine if not _running(p)],
                     )
                 )
+        for key, revision in self._expected.items():
+            if seen.get(key, -1) < revision:
+                out.append((f"{key}: not yet observed by the watch (resourceVersion {revision})", []))
         for key, tracked in self._deleted.items():
             if key in live:
                 continue
@@ -140,6 +164,14 @@ class ControlledPodsBarrier:
 
     async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - the barrier's own deadline
         """Return once the barrier holds; raise BarrierTimeout with the stuck objects and pods otherwise."""
+        if self.lister is not None:
+            self._expected = {
+                f"{(o.get('metadata') or {}).get('namespace', '')}/{(o.get('metadata') or {}).get('name', '')}": (
+                    _revision(o)
+                )
+                for o in await self.lister()
+                if self._wanted(o)
+            }
         # The pods watch is the busy one; its wake-ups (and wait_until's 1 s re-check) also cover object events.
         if not await self.pods.wait_until(lambda: not self.problems(), timeout):
             raise BarrierTimeout(self.report(timeout))
