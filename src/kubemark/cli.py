@@ -104,6 +104,8 @@ def master_start(
         try:
             typer.echo(f"kubemark master ready at {plane.url} ({storage.value} storage)")
             typer.echo(f"admin kubeconfig: {plane.kubeconfig_path}")
+            for component, url in plane.component_metrics.items():
+                typer.echo(f"{component} metrics: {url}")
             typer.echo(f"try: kubectl --kubeconfig {plane.kubeconfig_path} get namespaces")
             signum = await wait_for_shutdown_signal()
             typer.echo(f"received {signum.name}, stopping")

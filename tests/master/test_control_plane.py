@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubemark.client import RestClient, load_kubeconfig
 from kubemark.client.paths import resource_path
@@ -18,11 +20,14 @@ DEPLOYMENTS = resource_path("apps", "v1", "deployments", "default")
 
 
 @pytest.fixture
-async def admin(tmp_path: Path) -> AsyncIterator[RestClient]:
-    async with (
-        ControlPlane(ControlPlaneConfig(data_dir=tmp_path, storage="memory", port=0)) as plane,
-        RestClient(load_kubeconfig(plane.kubeconfig_path), qps=0) as client,
-    ):
+async def plane(tmp_path: Path) -> AsyncIterator[ControlPlane]:
+    async with ControlPlane(ControlPlaneConfig(data_dir=tmp_path, storage="memory", port=0)) as cp:
+        yield cp
+
+
+@pytest.fixture
+async def admin(plane: ControlPlane) -> AsyncIterator[RestClient]:
+    async with RestClient(load_kubeconfig(plane.kubeconfig_path), qps=0) as client:
         yield client
 
 
@@ -63,3 +68,34 @@ async def test_deployment_pods_are_created_and_scheduled_across_nodes(admin: Res
         assert owner["kind"] == "ReplicaSet" and owner["controller"] is True
     assert set(per_node) == {"n0", "n1", "n2"}
     assert max(per_node.values()) - min(per_node.values()) <= 1, per_node
+
+
+async def test_scheduler_and_controller_manager_serve_their_metrics(plane: ControlPlane, admin: RestClient) -> None:
+    await ready_node(admin, "n0")
+    template = {"metadata": {"labels": {"app": "m"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    spec = {"replicas": 1, "selector": {"matchLabels": {"app": "m"}}, "template": template}
+    await admin.create(DEPLOYMENTS, {"metadata": {"name": "m"}, "spec": spec})
+
+    async def scrape(url: str, family: str) -> dict[str, float]:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                async with session.get(url) as response:
+                    text = await response.text()
+                samples = {
+                    f"{s.name}{sorted(s.labels.items())}": s.value
+                    for fam in text_string_to_metric_families(text)
+                    for s in fam.samples
+                    if s.name.startswith(family)
+                }
+                if any(v > 0 for v in samples.values()):
+                    return samples
+                await asyncio.sleep(0.05)  # polling the endpoint for the outcome, bounded by wait_for
+
+    controllers = await asyncio.wait_for(
+        scrape(plane.component_metrics["controller-manager"], "workqueue_adds_total"), 30
+    )
+    assert any("deployment" in key for key in controllers)
+    scheduler = await asyncio.wait_for(
+        scrape(plane.component_metrics["scheduler"], "scheduler_schedule_attempts_total"), 30
+    )
+    assert any("scheduled" in key for key in scheduler)

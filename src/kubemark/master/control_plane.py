@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from prometheus_client import CollectorRegistry, generate_latest
+
 from kubemark.client import RestClient, load_kubeconfig
 from kubemark.master.apiserver.auth import Authenticator, Authorizer
 from kubemark.master.apiserver.filters import build_filters, metrics_route
@@ -22,6 +24,7 @@ from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
 from kubemark.master.apiserver.request_info import UserInfo
 from kubemark.master.apiserver.server import APIServer, APIServerConfig
 from kubemark.master.controllers.manager import ControllerOptions
+from kubemark.metrics_endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,9 @@ class ControlPlane:
         self.scheduler: Any = None
         self.controller_manager: Any = None
         self._clients: list[RestClient] = []
+        self._endpoints: list[MetricsEndpoint] = []
+        # component -> URL of its /metrics (the API server's own is at <url>/metrics)
+        self.component_metrics: dict[str, str] = {}
 
     @property
     def data_dir(self) -> Path:
@@ -125,20 +131,32 @@ class ControlPlane:
             # (the upstream defaults, 20/30, throttle density tests); each controller has its own limit.
             client = RestClient(creds, qps=100, burst=100, user_agent="kube-controller-manager/kubemark")
             self._clients.append(client)
+            registry = CollectorRegistry()
             self.controller_manager = ControllerManager(
-                client, options=self.config.controller_options, controller_qps=(100, 100)
+                client, options=self.config.controller_options, controller_qps=(100, 100), registry=registry
             )
             await self.controller_manager.start()
+            # Its own /metrics (workqueue depth, latency, retries), as kube-controller-manager serves on :10257.
+            endpoint = MetricsEndpoint(
+                lambda: generate_latest(registry), self.config.host, 0, name="controller-manager"
+            )
+            await endpoint.start()
+            self._endpoints.append(endpoint)
+            self.component_metrics["controller-manager"] = endpoint.url
         if self.config.scheduler:
             from kubemark.master.scheduler.scheduler import Scheduler
 
             # kube-scheduler's client defaults (50/100) are also what scalability jobs use.
             client = RestClient(creds, qps=50, burst=100, user_agent="kube-scheduler/kubemark")
             self._clients.append(client)
-            self.scheduler = Scheduler(client)
+            self.scheduler = Scheduler(client, metrics_host=self.config.host, metrics_port=0)
             await self.scheduler.start()
+            self.component_metrics["scheduler"] = f"http://{self.config.host}:{self.scheduler.metrics_port}/metrics"
 
     async def stop(self) -> None:
+        for endpoint in self._endpoints:
+            await endpoint.stop()
+        self._endpoints.clear()
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None

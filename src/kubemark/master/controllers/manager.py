@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from kubemark.client import RestClient, load_kubeconfig
 from kubemark.master.controllers.base import Controller, SharedInformers
@@ -29,6 +28,7 @@ from kubemark.master.controllers.podgc import GC_CHECK_PERIOD, TERMINATED_POD_GC
 from kubemark.master.controllers.replicaset import REPLICATION_CONTROLLER, ReplicaSetController
 from kubemark.master.controllers.serviceaccount import ServiceAccountController
 from kubemark.master.controllers.workqueue import QueueMetrics
+from kubemark.metrics_endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -172,23 +172,6 @@ class ControllerManager:
         await self.stop()
 
 
-async def _serve_metrics(registry: CollectorRegistry, host: str, port: int) -> web.AppRunner:
-    async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
-
-
 async def run_controllers(
     kubeconfig: str | None = None,
     *,
@@ -206,18 +189,17 @@ async def run_controllers(
     registry = CollectorRegistry()
     # Informers share this client; each controller gets its own qps/burst budget, as upstream.
     client = RestClient(creds, qps=qps, burst=burst, user_agent="kube-controller-manager/kubemark")
-    runner: web.AppRunner | None = None
+    endpoint = MetricsEndpoint(lambda: generate_latest(registry), metrics_host, metrics_port or 0, "controller-manager")
     manager = ControllerManager(
         client, enabled=enabled, options=options, registry=registry, controller_qps=(qps, burst)
     )
     try:
         if metrics_port is not None:
-            runner = await _serve_metrics(registry, metrics_host, metrics_port)
+            await endpoint.start()
         await manager.start()
         log.info("controller manager running: %s", ", ".join(manager.controllers))
         await (stop or asyncio.Event()).wait()
     finally:
         await manager.stop()
-        if runner is not None:
-            await runner.cleanup()
+        await endpoint.stop()
         await client.close()

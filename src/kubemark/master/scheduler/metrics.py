@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -92,38 +91,3 @@ class SchedulerMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MetricsServer:
-    """Serves `/metrics` (text exposition) and `/healthz` on host:port (port 0 picks a free one)."""
-
-    def __init__(self, metrics: SchedulerMetrics, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._metrics = metrics
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
-
-    async def _serve_metrics(self, request: web.Request) -> web.Response:
-        body = self._metrics.exposition()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def _serve_healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/metrics", self._serve_metrics)
-        app.router.add_get("/healthz", self._serve_healthz)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or ()
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
-        log.info("scheduler metrics on http://%s:%d/metrics", self.host, self.port)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None

@@ -25,9 +25,10 @@ from kubemark.master.scheduler.algorithm import FitError, ScheduleAlgorithm
 from kubemark.master.scheduler.cache import SchedulerCache
 from kubemark.master.scheduler.events import EventRecorder
 from kubemark.master.scheduler.filters import REASON_AFFINITY
-from kubemark.master.scheduler.metrics import ERROR, SCHEDULED, UNSCHEDULABLE, MetricsServer, SchedulerMetrics
+from kubemark.master.scheduler.metrics import ERROR, SCHEDULED, UNSCHEDULABLE, SchedulerMetrics
 from kubemark.master.scheduler.pod_info import PodInfo, pod_info_from
 from kubemark.master.scheduler.queue import QueuedPod, SchedulingQueue
+from kubemark.metrics_endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ class Scheduler:
         self.algorithm = ScheduleAlgorithm(percentage_of_nodes_to_score, rng)
         self.events = EventRecorder(event_client or client, controller=name) if post_events else None
         self._metrics_server = (
-            MetricsServer(self.metrics, metrics_host, metrics_port) if metrics_port is not None else None
+            MetricsEndpoint(self.metrics.exposition, metrics_host, metrics_port, name="scheduler")
+            if metrics_port is not None
+            else None
         )
         self._bind_slots = asyncio.Semaphore(max(1, bind_concurrency))
         self._nodes = Informer(client, resource_path("", "v1", "nodes"), key=lambda o: o["metadata"]["name"])
