@@ -196,8 +196,10 @@ class APIServerMetrics:
             ("request_kind",),
             registry=r,
         )
-        for kind in (READ_ONLY, MUTATING):
-            self.current_inflight.labels(kind).set(0)
+        # Children looked up once: labels() costs more than the set() it precedes, on every request.
+        self._inflight_children = {kind: self.current_inflight.labels(kind) for kind in (READ_ONLY, MUTATING)}
+        for child in self._inflight_children.values():
+            child.set(0)
         if process_metrics:
             ProcessCollector(registry=r)
         self._watch_children: dict[tuple[str, str, str], tuple[Gauge, Counter]] = {}
@@ -251,7 +253,10 @@ class APIServerMetrics:
 
     def set_inflight(self, kind: str, value: int) -> None:
         """Set apiserver_current_inflight_requests{request_kind} (readOnly or mutating)."""
-        self.current_inflight.labels(kind).set(value)
+        child = self._inflight_children.get(kind)
+        if child is None:
+            child = self._inflight_children[kind] = self.current_inflight.labels(kind)
+        child.set(value)
 
     # -- watches -------------------------------------------------------------------------------------
 

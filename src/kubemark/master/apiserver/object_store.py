@@ -7,6 +7,8 @@ resource's `Strategy`; reads are served by the `WatchCache` wherever upstream se
 
 Objects are plain dicts. Stored bytes omit metadata.resourceVersion; it is the key's mod_revision.
 Objects from the cache are shared and immutable: they are copied (orjson round trip) before any mutation.
+Writes start from the newest state known without a storage read: the cache's object, or this store's own
+latest write of the key while the cache has not caught up; etcd's revision guard catches any staleness.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ CONTINUE_EXPIRED_MESSAGE = (
 FRESHNESS_TIMEOUT_SECONDS = 3.0
 GENERATE_NAME_ATTEMPTS = 8
 MAX_UPDATE_RETRIES = 32
+# Writes remembered per resource (stored bytes + revision) for the moment the watch cache has not caught up.
+RECENT_WRITES = 2048
 
 # Kinds that track metadata.generation (their spec drives a controller or the kubelet).
 _GENERATION_KINDS = frozenset({"deployments.apps", "replicasets.apps", "replicationcontrollers", "jobs.batch", "pods"})
@@ -206,6 +210,10 @@ class ResourceStore:
         self._tracks_generation = rt.group_resource in _GENERATION_KINDS
         self._returns_deleted = rt.group_resource in _RETURNS_DELETED_OBJECT
         self._create_on_update = rt.group_resource in _CREATE_ON_UPDATE
+        # key -> (stored bytes, mod_revision) of this server's latest writes, oldest first. A client that
+        # writes again right after a write (a busy kubelet, a controller) often beats the watch cache to it;
+        # the bytes it wrote are the object at that revision, so no storage read is needed to know it.
+        self._recent: dict[str, tuple[bytes, int]] = {}
 
     # --- helpers -------------------------------------------------------------------------------------------
 
@@ -254,13 +262,27 @@ class ResourceStore:
         return decode_kv(kv), kv.mod_revision
 
     def _cached(self, key: str) -> tuple[Obj, int] | None:
-        """A private copy of the cached object (possibly stale) as a first guess for writes."""
+        """A private copy of the newest known state (possibly stale) as a first guess for writes: the watch
+        cache's object, or this server's own later write of it when the cache has not caught up yet."""
         cached = self.cache.get(key) if self.cache is not None else None
+        recent = self._recent.get(key)
+        if recent is not None and (cached is None or recent[1] > cached.revision):
+            return decode_kv(KV(key, recent[0], 0, recent[1])), recent[1]
         if cached is None:
             return None
         obj = copy_obj(cached.obj)
         _meta(obj)["resourceVersion"] = str(cached.revision)
         return obj, cached.revision
+
+    def _remember(self, key: str, value: bytes, revision: int) -> None:
+        recent = self._recent
+        recent.pop(key, None)  # re-inserted last: the dict stays ordered oldest write first
+        recent[key] = (value, revision)
+        if len(recent) > RECENT_WRITES:
+            del recent[next(iter(recent))]
+
+    def _forget(self, key: str) -> None:
+        self._recent.pop(key, None)
 
     async def _wait_fresh(self, revision: int) -> None:
         """Wait until the cache has applied `revision`; 504 Timeout (as upstream) when it does not in time."""
@@ -492,7 +514,8 @@ class ResourceStore:
                 return candidate
             key = self.key(namespace, cmd.get("name", ""))
             try:
-                kv = await self._storage_call("create", self.storage.create(key, encode_obj(candidate)))
+                value = encode_obj(candidate)
+                kv = await self._storage_call("create", self.storage.create(key, value))
             except KeyExistsError:
                 self._release(candidate)
                 if generate and attempt + 1 < attempts:
@@ -502,6 +525,7 @@ class ResourceStore:
                 self._release(candidate)
                 raise
             cmd["resourceVersion"] = str(kv.mod_revision)
+            self._remember(key, value, kv.mod_revision)
             return candidate
         raise AssertionError("unreachable")
 
@@ -565,7 +589,7 @@ class ResourceStore:
             causes = self.strategy.validate_status_update(new, old)
         else:
             self.strategy.prepare_for_update(new, old)
-            causes = validate_object_meta_update(self.rt, new, old) + self.strategy.validate_update(new, old)
+            causes = _meta_update_causes(self.rt, new, old) + self.strategy.validate_update(new, old)
             if "generation" in old_md and self.strategy.spec_changed(new, old):
                 md["generation"] = old_md["generation"] + 1
         if causes:
@@ -589,6 +613,7 @@ class ResourceStore:
             return new  # upstream skips the write of a no-op update: same resourceVersion
         if self._should_delete(new):
             if not dry_run:
+                self._forget(key)
                 try:
                     await self._storage_call("delete", self.storage.delete(key, old_rev))
                 except KeyNotFoundError:
@@ -597,11 +622,14 @@ class ResourceStore:
             return new
         if dry_run:
             return new
+        value = encode_obj(new)
         try:
-            kv = await self._storage_call("update", self.storage.update(key, encode_obj(new), old_rev))
+            kv = await self._storage_call("update", self.storage.update(key, value, old_rev))
         except KeyNotFoundError:
+            self._forget(key)
             raise self.not_found(new["metadata"].get("name", "")) from None
         new["metadata"]["resourceVersion"] = str(kv.mod_revision)
+        self._remember(key, value, kv.mod_revision)
         return new
 
     async def _fresh_after_conflict(self, key: str, exc: ConflictError) -> tuple[Obj, int] | None:
@@ -638,7 +666,7 @@ class ResourceStore:
         rv_text = md.get("resourceVersion") or ""
         expected = _parse_rv(rv_text, "metadata.resourceVersion") if rv_text else 0
         key = self.key(namespace, name)
-        # Hot path (lease renewals): the cache already holds the revision the client read.
+        # Hot path (lease renewals): the cache (or this server's own last write) holds the revision the client read.
         current = self._cached(key) if expected else None
         if current is None or current[1] != expected:
             current = await self._current(key)
@@ -886,11 +914,13 @@ class ResourceStore:
                             prepare(obj)
                     if obj == old or opts.dry_run:
                         return DeleteResult(obj, False)
+                    self._forget(key)
                     kv = await self._storage_call("update", self.storage.update(key, encode_obj(obj), old_rev))
                     md["resourceVersion"] = str(kv.mod_revision)
                     return DeleteResult(obj, False)
                 if opts.dry_run:
                     return DeleteResult(old, True)
+                self._forget(key)
                 await self._storage_call("delete", self.storage.delete(key, old_rev))
             except ConflictError as exc:
                 if opts.precondition_resource_version is not None:
@@ -934,6 +964,19 @@ class ResourceStore:
 
     def watch_prefix(self, namespace: str) -> str:
         return self.list_prefix(namespace)
+
+
+def _meta_update_causes(rt: ResourceType, new: Obj, old: Obj) -> list[Cause]:
+    """validate_object_meta_update, skipped when labels, annotations and finalizers are unchanged: they were
+    validated when stored, and the update rule (no new finalizers while deleting) needs a change too."""
+    new_md, old_md = new["metadata"], old["metadata"]
+    if (
+        new_md.get("labels") == old_md.get("labels")
+        and new_md.get("annotations") == old_md.get("annotations")
+        and new_md.get("finalizers") == old_md.get("finalizers")
+    ):
+        return []
+    return validate_object_meta_update(rt, new, old)
 
 
 def _patch_sets_resource_version(patch: Any) -> bool:

@@ -52,14 +52,57 @@ def expired_error(requested: int, compacted: int) -> StatusError:
 
 
 class WatchStreams:
-    """The open watch streams of one app, so shutdown can end them cleanly."""
+    """The open watch streams of one app: ends them on shutdown, and notices clients that went away.
 
-    def __init__(self) -> None:
+    aiohttp does not cancel a handler whose client disconnected, and an idle watch writes nothing that could
+    fail; so one sweeper task checks every open stream's transport each `poll_interval` seconds. One task for
+    all streams, rather than a timer per stream, keeps thousands of idle watches cheap.
+    """
+
+    def __init__(self, poll_interval: float = _DISCONNECT_POLL_SECONDS) -> None:
         self.closing = asyncio.Event()
         self.active = 0
+        self.poll_interval = poll_interval
+        self._open: dict[asyncio.Future[None], web.Request] = {}
+        self._sweeper: asyncio.Task[None] | None = None
 
     def close_all(self) -> None:
         self.closing.set()
+        for ended in self._open:
+            if not ended.done():
+                ended.set_result(None)
+        self._open.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def register(self, request: web.Request) -> asyncio.Future[None]:
+        """A future done when the server shuts down or `request`'s client has gone away."""
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.closing.is_set():
+            ended.set_result(None)
+            return ended
+        self._open[ended] = request
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(), name="watch disconnect sweeper")
+        return ended
+
+    def unregister(self, ended: asyncio.Future[None]) -> None:
+        self._open.pop(ended, None)
+
+    async def _sweep(self) -> None:
+        try:
+            while self._open:
+                await asyncio.sleep(self.poll_interval)
+                for ended, request in list(self._open.items()):
+                    transport = request.transport
+                    if transport is None or transport.is_closing():
+                        del self._open[ended]
+                        if not ended.done():
+                            ended.set_result(None)
+        finally:
+            if self._sweeper is asyncio.current_task():
+                self._sweeper = None
 
 
 def _bookmark(rt_kind: str, api_version: str, revision: int, initial_end: bool) -> dict[str, Any]:
@@ -178,17 +221,6 @@ async def _pump(
                 await result
 
 
-async def _guard(streams: WatchStreams, request: web.Request) -> None:
-    """Returns when the server shuts down or the client has gone away."""
-    while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(streams.closing.wait(), _DISCONNECT_POLL_SECONDS)
-            return
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            return
-
-
 async def serve_watch(
     request: web.Request,
     store: ResourceStore,
@@ -222,18 +254,18 @@ async def serve_watch(
     writer = _Writer(resp, on_sent)
     streams.active += 1
     pump = asyncio.create_task(_pump(store, opts, sel, prefix, writer, encode, start, initial))
-    guard = asyncio.create_task(_guard(streams, request))
+    ended = streams.register(request)
     try:
-        await asyncio.wait({pump, guard}, timeout=opts.watch_timeout(), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({pump, ended}, timeout=opts.watch_timeout(), return_when=asyncio.FIRST_COMPLETED)
     finally:
         streams.active -= 1
+        streams.unregister(ended)
         if metrics is not None:
             metrics.watcher_unregistered(rt.group, rt.version, rt.kind)
-        guard.cancel()
         if not pump.done():
             pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(pump, guard, return_exceptions=True)
+            await asyncio.gather(pump, return_exceptions=True)
     exc = pump.exception() if pump.done() and not pump.cancelled() else None
     try:
         if isinstance(exc, CompactedError):

@@ -74,6 +74,11 @@ class WatchEvent:
         return variant
 
 
+def _wake_waiter(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class CacheWatcher:
     """Async iterator of WatchEvent for one watch request. Call `close()` (or `stop()`) when done."""
 
@@ -94,7 +99,7 @@ class CacheWatcher:
         self.from_revision = from_revision
         self._queue: deque[WatchEvent] = deque()
         self._limit = cache.max_pending
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # set while the consumer waits for events
         self._error: BaseException | None = None
         self._done = False
         self._next_bookmark = time.monotonic() + cache.bookmark_interval
@@ -109,7 +114,12 @@ class CacheWatcher:
             self._queue.clear()
             self._finish(None)
         else:
-            self._wakeup.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _deliver(self, event: WatchEvent) -> None:
         """Filter one event for this watcher (prefix, predicate with transitions) and queue it."""
@@ -135,7 +145,7 @@ class CacheWatcher:
             self._done = True
             self._error = error
             self.cache._unregister(self)
-            self._wakeup.set()
+            self._wake()
 
     def close(self) -> None:
         self._queue.clear()
@@ -162,9 +172,17 @@ class CacheWatcher:
                     self._next_bookmark = now + self.cache.bookmark_interval
                     return self.cache._bookmark(max(self.cache.revision, self.from_revision))
                 timeout = self._next_bookmark - now
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            # A bare future and timer rather than wait_for(Event.wait()): no task per wait, which adds up
+            # over thousands of watchers.
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _wake_waiter, waiter) if timeout is not None else None
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
 
 
 class WatchCache:

@@ -3,7 +3,8 @@
 Writes are single transactions guarded on create_revision / mod_revision; a failed guard reads the key in
 the same transaction, so KeyNotFound and Conflict are told apart without a race. Writes are sent once
 (no client-side retry: a timed-out write may have been applied, and retrying would turn it into a false
-KeyExists/Conflict); reads retry transient gRPC failures.
+KeyExists/Conflict); reads retry transient gRPC failures. Range and Txn call the KV stub directly (per-call
+cost matters at hundreds of writes a second); the rarer calls go through etcd3aio's KVService.
 
 Watch speaks to etcd's Watch stub directly instead of etcd3aio's `WatchService.watch`, because the latter
 resumes after a compaction (and after a reconnect, from the response header revision) by skipping events.
@@ -21,7 +22,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import grpc
 import grpc.aio
-from etcd3aio._protobuf import Compare, RequestOp, TxnResponse, WatchCreateRequest, WatchRequest, WatchStub
+from etcd3aio._protobuf import (
+    Compare,
+    KVStub,
+    PutRequest,
+    RangeRequest,
+    RangeResponse,
+    RequestOp,
+    TxnRequest,
+    TxnResponse,
+    WatchCreateRequest,
+    WatchRequest,
+    WatchStub,
+)
 from etcd3aio.connections import ConnectionManager
 from etcd3aio.errors import EtcdConnectionError, EtcdTransientError
 from etcd3aio.kv import KVService, prefix_range_end
@@ -54,6 +67,8 @@ def _never_sent(detail: str) -> bool:
 
 
 _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_READ_ATTEMPTS = 3  # as etcd3aio's default for reads: transient failures are retried with backoff
+_READ_BACKOFF = 0.05
 _PUT, _DELETE = 0, 1  # mvccpb.Event.EventType
 
 
@@ -77,6 +92,9 @@ class EtcdStorage(Storage):
         self._raw_prefix = prefix.encode()
         self._channel: grpc.aio.Channel | None = None
         self._kv: KVService | None = None
+        # The hot calls (get, txn) go to the stub directly: etcd3aio's wrapper adds an asyncio.timeout and a
+        # retry loop per call that cost more than the gRPC deadline they duplicate.
+        self._kv_stub: KVStub | None = None
         self._watch_stub: WatchStub | None = None
         self._closed = asyncio.Event()
         self._progress_wanted = asyncio.Event()
@@ -93,6 +111,7 @@ class EtcdStorage(Storage):
         ]
         self._channel = manager.get_channel()
         self._kv = KVService(self._channel)
+        self._kv_stub = KVStub(self._channel)
         self._watch_stub = WatchStub(self._channel)
         self._closed = asyncio.Event()
 
@@ -138,22 +157,51 @@ class EtcdStorage(Storage):
 
     # --- reads ---------------------------------------------------------------------------------------------
 
+    @property
+    def _stub(self) -> KVStub:
+        if self._kv_stub is None:
+            raise StorageError("EtcdStorage is not started (or closed)")
+        return self._kv_stub
+
+    def _error_of(self, exc: grpc.aio.AioRpcError, requested: int = 0) -> StorageError:
+        """The storage error for a failed gRPC call (the same mapping as `_errors`)."""
+        detail = exc.details() or ""
+        if "required revision has been compacted" in detail:
+            return CompactedError(requested, self._compacted)
+        if exc.code() in _TRANSIENT:
+            return UnavailableError(f"etcd {self.endpoint}: {exc.code().name} {detail}")
+        return StorageError(f"etcd {self.endpoint}: {exc.code().name} {detail}")
+
+    async def _range(self, request: RangeRequest) -> RangeResponse:
+        """One Range call; transient failures are retried (reads are idempotent) within request_timeout."""
+        stub = self._stub
+        deadline = time.monotonic() + self.request_timeout
+        backoff = _READ_BACKOFF
+        for attempt in range(1, _READ_ATTEMPTS + 1):
+            remaining = deadline - time.monotonic()
+            try:
+                return await stub.Range(request, timeout=max(remaining, 0.001))
+            except grpc.aio.AioRpcError as exc:
+                error = self._error_of(exc, request.revision)
+                retry = isinstance(error, UnavailableError) and attempt < _READ_ATTEMPTS
+                if not retry or time.monotonic() + backoff >= deadline:
+                    raise error from exc
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
+        raise AssertionError("unreachable")
+
     async def get(self, key: str) -> KV | None:
-        with self._errors():
-            resp = await self._client.get(self._k(key), timeout=self.request_timeout)
+        resp = await self._range(RangeRequest(key=self._k(key)))
         return self._kv_of(resp.kvs[0]) if resp.kvs else None
 
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_key: str = "") -> ListResult:
         raw_prefix = self._k(prefix)
         start = self._k(start_key) if start_key > prefix else raw_prefix
-        with self._errors(revision):
-            resp = await self._client.get(
-                start,
-                prefix_range_end(raw_prefix),
-                revision=max(revision, 0),
-                limit=max(limit, 0),
-                timeout=self.request_timeout,
+        resp = await self._range(
+            RangeRequest(
+                key=start, range_end=prefix_range_end(raw_prefix), revision=max(revision, 0), limit=max(limit, 0)
             )
+        )
         return ListResult(
             kvs=[self._kv_of(kv) for kv in resp.kvs],
             revision=revision if revision > 0 else resp.header.revision,
@@ -162,16 +210,18 @@ class EtcdStorage(Storage):
 
     async def current_revision(self) -> int:
         # A count-only range of one key: the header carries the store's current revision.
-        with self._errors():
-            resp = await self._client.get(self._raw_prefix + b"\x00", count_only=True, timeout=self.request_timeout)
+        resp = await self._range(RangeRequest(key=self._raw_prefix + b"\x00", count_only=True))
         return int(resp.header.revision)
 
     # --- writes --------------------------------------------------------------------------------------------
 
     async def create(self, key: str, value: bytes) -> KV:
         k = self._k(key)
-        client = self._client
-        resp = await self._txn([client.txn_compare_create_revision(k, 0)], [client.txn_op_put(k, value)], [])
+        resp = await self._txn(
+            [Compare(result=Compare.EQUAL, target=Compare.CREATE, key=k, create_revision=0)],
+            [RequestOp(request_put=PutRequest(key=k, value=value))],
+            [],
+        )
         if not resp.succeeded:
             raise KeyExistsError(key)
         rev = int(resp.header.revision)
@@ -179,9 +229,10 @@ class EtcdStorage(Storage):
 
     async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KV:
         k = self._k(key)
-        client = self._client
         resp = await self._txn(
-            self._guard(k, expected_mod_revision), [client.txn_op_put(k, value, prev_kv=True)], [client.txn_op_get(k)]
+            self._guard(k, expected_mod_revision),
+            [RequestOp(request_put=PutRequest(key=k, value=value, prev_kv=True))],
+            [RequestOp(request_range=RangeRequest(key=k))],
         )
         if not resp.succeeded:
             self._raise_guard_failure(key, resp)
@@ -192,7 +243,9 @@ class EtcdStorage(Storage):
         k = self._k(key)
         client = self._client
         resp = await self._txn(
-            self._guard(k, expected_mod_revision), [client.txn_op_delete(k, prev_kv=True)], [client.txn_op_get(k)]
+            self._guard(k, expected_mod_revision),
+            [client.txn_op_delete(k, prev_kv=True)],
+            [RequestOp(request_range=RangeRequest(key=k))],
         )
         if not resp.succeeded:
             self._raise_guard_failure(key, resp)
@@ -207,20 +260,22 @@ class EtcdStorage(Storage):
         Like etcd's clientv3, a write that may have been applied is never retried: a timeout or a broken
         connection after sending surfaces as UnavailableError.
         """
+        stub = self._stub
+        request = TxnRequest(compare=compare, success=success, failure=failure)
         deadline = time.monotonic() + self.request_timeout
         backoff = 0.02
         while True:
             remaining = deadline - time.monotonic()
             try:
-                with self._errors():
-                    return await self._client.txn(
-                        compare, success, failure, timeout=max(remaining, 0.001), max_attempts=1
-                    )
-            except UnavailableError as exc:
-                cause = exc.__cause__.__cause__ if exc.__cause__ is not None else None
-                detail = cause.details() if isinstance(cause, grpc.aio.AioRpcError) else ""
-                if not _never_sent(detail or "") or time.monotonic() + backoff >= deadline:
-                    raise
+                return await stub.Txn(request, timeout=max(remaining, 0.001))
+            except grpc.aio.AioRpcError as exc:
+                error = self._error_of(exc)
+                if (
+                    not isinstance(error, UnavailableError)
+                    or not _never_sent(exc.details() or "")
+                    or time.monotonic() + backoff >= deadline
+                ):
+                    raise error from exc
             await asyncio.sleep(backoff)  # the channel is reconnecting; wait before the next attempt
             backoff = min(backoff * 2, 0.5)
 
