@@ -1,4 +1,5 @@
-"""`kubemark run` end to end in a subprocess: embedded master on etcd, 3 hollow nodes, a small density test."""
+"""`kubemark run` end to end in a subprocess, exactly as CI's acceptance run: `kubemark run --nodes 20 --test
+density` (embedded master on etcd, 20 hollow nodes, 30 pods per node, 200 latency pods)."""
 
 from __future__ import annotations
 
@@ -17,33 +18,21 @@ from kubemark.report.perfdata import validate_perfdata
 
 pytestmark = pytest.mark.etcd
 
-NODES, PODS_PER_NODE, LATENCY_PODS = 3, 5, 10
+# density's defaults at 20 nodes: 30 pods per node, latency pods = max(nodes, min(500, 10 x nodes)).
+NODES, PODS_PER_NODE, LATENCY_PODS = 20, 30, 200
 
 
-def _kubemark(*args: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
+def _kubemark(*args: str, timeout: float = 290) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "kubemark", *args], capture_output=True, text=True, timeout=timeout, env=env
     )
 
 
-@pytest.mark.timeout(200)
+@pytest.mark.timeout(320)
 def test_density_run_writes_a_consistent_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = _kubemark(
-        "run",
-        "--nodes",
-        str(NODES),
-        "--test",
-        "density",
-        "--set",
-        f"PODS_PER_NODE={PODS_PER_NODE}",
-        "--set",
-        f"LATENCY_PODS={LATENCY_PODS}",
-        "--out",
-        str(out),
-        "--no-progress",
-    )
+    proc = _kubemark("run", "--nodes", str(NODES), "--test", "density", "--out", str(out), "--no-progress")
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     summary = codec.loads((out / "summary.json").read_bytes())
     verdicts = summary["verdicts"]
