@@ -654,38 +654,51 @@ def _event_row(
     ]
 
 
-def _core_event_cells(obj: Obj, now: float) -> list[Any]:
-    src = obj.get("source") or {}
+# Where each Event version keeps the fields the EVENTS table shows: core/v1 names, then events.k8s.io/v1 names.
+_CORE_EVENT_FIELDS = (
+    "source",
+    "firstTimestamp",
+    "lastTimestamp",
+    "count",
+    "involvedObject",
+    "reportingComponent",
+    "message",
+)
+_EVENTS_V1_FIELDS = (
+    "deprecatedSource",
+    "deprecatedFirstTimestamp",
+    "deprecatedLastTimestamp",
+    "deprecatedCount",
+    "regarding",
+    "reportingController",
+    "note",
+)
+
+
+def _event_cells(obj: Obj, now: float, fields: tuple[str, ...]) -> list[Any]:
+    source, first, last, count, involved, component, message = fields
+    src = obj.get(source) or {}
     return _event_row(
         obj,
         now,
-        first=obj.get("firstTimestamp"),
-        last=obj.get("lastTimestamp"),
+        first=obj.get(first),
+        last=obj.get(last),
         event_time=obj.get("eventTime"),
         series=obj.get("series"),
-        count=obj.get("count") or 0,
-        involved=obj.get("involvedObject") or {},
-        component=src.get("component") or obj.get("reportingComponent", ""),
+        count=obj.get(count) or 0,
+        involved=obj.get(involved) or {},
+        component=src.get("component") or obj.get(component, ""),
         host=src.get("host") or obj.get("reportingInstance", ""),
-        message=obj.get("message", ""),
+        message=obj.get(message, ""),
     )
+
+
+def _core_event_cells(obj: Obj, now: float) -> list[Any]:
+    return _event_cells(obj, now, _CORE_EVENT_FIELDS)
 
 
 def _events_v1_cells(obj: Obj, now: float) -> list[Any]:
-    src = obj.get("deprecatedSource") or {}
-    return _event_row(
-        obj,
-        now,
-        first=obj.get("deprecatedFirstTimestamp"),
-        last=obj.get("deprecatedLastTimestamp"),
-        event_time=obj.get("eventTime"),
-        series=obj.get("series"),
-        count=obj.get("deprecatedCount") or 0,
-        involved=obj.get("regarding") or {},
-        component=src.get("component") or obj.get("reportingController", ""),
-        host=src.get("host") or obj.get("reportingInstance", ""),
-        message=obj.get("note", ""),
-    )
+    return _event_cells(obj, now, _EVENTS_V1_FIELDS)
 
 
 # --- small kinds ----------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from kubemark.master.controllers.ownership import (
     pod_phase,
     uid_of,
 )
-from kubemark.master.controllers.replicaset import pods_to_delete, slow_start_sizes
+from kubemark.master.controllers.replicaset import create_in_slow_start, pods_to_delete
 from kubemark.master.controllers.workqueue import QueueMetrics
 
 log = logging.getLogger(__name__)
@@ -350,17 +350,7 @@ class JobController(Controller):
         template = (job.get("spec") or {}).get("template") or {}
         body = pod_from_template(template, namespace, f"{meta(job).get('name')}-", ref)
         path = resource_path("", "v1", "pods", namespace)
-        created = 0
-        error: BaseException | None = None
-        for size in slow_start_sizes(count):
-            results = await asyncio.gather(
-                *(self.client.create(path, body) for _ in range(size)), return_exceptions=True
-            )
-            failures = [r for r in results if isinstance(r, BaseException)]
-            created += size - len(failures)
-            if failures:
-                error = failures[0]
-                break
+        created, error = await create_in_slow_start(self.client, path, body, count)
         if count > created:
             self.expectations.creation_observed(key, count - created)
         if error is not None:

@@ -81,6 +81,21 @@ def slow_start_sizes(count: int, initial: int = 1) -> list[int]:
     return sizes
 
 
+async def create_in_slow_start(
+    client: RestClient, path: str, body: Obj, count: int
+) -> tuple[int, BaseException | None]:
+    """POST `body` `count` times in slow-start batches (1, 2, 4, ...), stopping after the first batch with a
+    failure, as controller.slowStartBatch does; returns (created, first error)."""
+    created = 0
+    for size in slow_start_sizes(count):
+        results = await asyncio.gather(*(client.create(path, body) for _ in range(size)), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        created += size - len(failures)
+        if failures:
+            return created, failures[0]
+    return created, None
+
+
 def deletion_order_key(pod: Obj, rank: int) -> tuple[Any, ...]:
     """controller.ActivePodsWithRanks: pods sorting first are deleted first."""
     spec, md, status = pod.get("spec") or {}, meta(pod), pod.get("status") or {}
@@ -319,17 +334,7 @@ class ReplicaSetController(Controller):
             template = spec.get("template") or {}
             body = pod_from_template(template, namespace, f"{meta(owner).get('name')}-", ref)
             path = resource_path("", "v1", "pods", namespace)
-            created = 0
-            error: Exception | None = None
-            for size in slow_start_sizes(count):
-                results = await asyncio.gather(
-                    *(self.client.create(path, body) for _ in range(size)), return_exceptions=True
-                )
-                failures = [r for r in results if isinstance(r, BaseException)]
-                created += size - len(failures)
-                if failures:
-                    error = failures[0]
-                    break
+            created, error = await create_in_slow_start(self.client, path, body, count)
             skipped = count - created
             if skipped > 0:
                 # Creates never issued or failed: the informer will not see them.
