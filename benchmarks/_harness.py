@@ -259,7 +259,12 @@ class Master:
 
 @contextlib.asynccontextmanager
 async def running_master(
-    *, storage: str = "etcd", insecure_http: bool = False, unsafe_no_fsync: bool = False, ready_timeout: float = 90.0
+    *,
+    storage: str = "etcd",
+    insecure_http: bool = False,
+    unsafe_no_fsync: bool = False,
+    ready_timeout: float = 90.0,
+    components: bool = True,
 ) -> AsyncIterator[Master]:
     """Start the master in a child process on a free loopback port, yield it, then SIGTERM it."""
     data_dir = Path(tempfile.mkdtemp(prefix="kubemark-bench-"))
@@ -269,6 +274,8 @@ async def running_master(
         cmd.append("--insecure-http")
     if unsafe_no_fsync:
         cmd.append("--unsafe-no-fsync")
+    if not components:
+        cmd += ["--no-scheduler", "--no-controllers"]
     proc = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
     )
