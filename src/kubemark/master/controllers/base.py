@@ -132,12 +132,12 @@ class Controller:
         *,
         workers: int = 1,
         metrics: QueueMetrics | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.client = client
         self.informers = informers
         self.workers = workers
-        self.clock = clock
+        self.clock = clock or time.time
         self.queue = WorkQueue(self.name, metrics=metrics)
         self._used: list[Informer] = []
         self._tasks: list[asyncio.Task[Any]] = []

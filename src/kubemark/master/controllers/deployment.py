@@ -134,10 +134,7 @@ class DeploymentController(Controller):
         metrics: QueueMetrics | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"workers": workers, "metrics": metrics}
-        if clock is not None:
-            kwargs["clock"] = clock
-        super().__init__(client, informers, **kwargs)
+        super().__init__(client, informers, workers=workers, metrics=metrics, clock=clock)
         self.deployments = self.use("apps", "v1", "deployments")
         self.deployments_by_ns = informers.by_namespace("apps", "v1", "deployments")
         self.rss = self.use("apps", "v1", "replicasets")

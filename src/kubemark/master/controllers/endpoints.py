@@ -232,10 +232,7 @@ class ServiceEndpointsController(Controller):
         metrics: QueueMetrics | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"workers": workers, "metrics": metrics}
-        if clock is not None:
-            kwargs["clock"] = clock
-        super().__init__(client, informers, **kwargs)
+        super().__init__(client, informers, workers=workers, metrics=metrics, clock=clock)
         self.triggers = TriggerTimeTracker()
         self.services = self.use("", "v1", "services")
         self.services_by_ns = informers.by_namespace("", "v1", "services")

@@ -81,10 +81,7 @@ class GarbageCollector(Controller):
         metrics: QueueMetrics | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"workers": workers, "metrics": metrics}
-        if clock is not None:
-            kwargs["clock"] = clock
-        super().__init__(client, informers, **kwargs)
+        super().__init__(client, informers, workers=workers, metrics=metrics, clock=clock)
         self.graph: dict[str, Node] = {}
         self._absent: OrderedDict[str, None] = OrderedDict()
         self._pending: dict[str, set[str]] = {}  # owner uid not yet observed -> dependents

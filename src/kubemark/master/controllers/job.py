@@ -142,10 +142,7 @@ class JobController(Controller):
         metrics: QueueMetrics | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"workers": workers, "metrics": metrics}
-        if clock is not None:
-            kwargs["clock"] = clock
-        super().__init__(client, informers, **kwargs)
+        super().__init__(client, informers, workers=workers, metrics=metrics, clock=clock)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.expectations = Expectations()

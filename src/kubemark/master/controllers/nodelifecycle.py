@@ -117,10 +117,7 @@ class NodeLifecycleController(Controller):
         metrics: QueueMetrics | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"workers": workers, "metrics": metrics}
-        if clock is not None:
-            kwargs["clock"] = clock
-        super().__init__(client, informers, **kwargs)
+        super().__init__(client, informers, workers=workers, metrics=metrics, clock=clock)
         self.options = options or NodeLifecycleOptions()
         self.nodes = self.use("", "v1", "nodes")
         self.leases = self.use("coordination.k8s.io", "v1", "leases")

@@ -55,10 +55,7 @@ class PodGCController(Controller):
         metrics: QueueMetrics | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"workers": 0, "metrics": metrics}
-        if clock is not None:
-            kwargs["clock"] = clock
-        super().__init__(client, informers, **kwargs)
+        super().__init__(client, informers, workers=0, metrics=metrics, clock=clock)
         self.period = period
         self.threshold = terminated_pod_gc_threshold
         self.quarantine = quarantine

@@ -175,10 +175,7 @@ class ReplicaSetController(Controller):
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.name = "replicaset" if kind is REPLICA_SET else "replicationmanager"
-        kwargs: dict[str, Any] = {"workers": workers, "metrics": metrics}
-        if clock is not None:
-            kwargs["clock"] = clock
-        super().__init__(client, informers, **kwargs)
+        super().__init__(client, informers, workers=workers, metrics=metrics, clock=clock)
         self.kind = kind
         self.burst_replicas = burst_replicas
         self.expectations = Expectations()
