@@ -57,6 +57,9 @@ from kubemark.master.storage.base import (
 
 log = logging.getLogger(__name__)
 
+# Connections to etcd for KV calls (watches use the first).
+KV_CONNECTIONS = 4
+
 # gRPC failure details meaning the channel had no connection, so the request was never sent.
 _NOT_SENT_MARKERS = ("failed to connect", "connections to all backends failing", "connection refused")
 
@@ -96,6 +99,9 @@ class EtcdStorage(Storage):
         # retry loop per call that cost more than the gRPC deadline they duplicate.
         self._kv_stub: KVStub | None = None
         self._watch_stub: WatchStub | None = None
+        self._extra_channels: list[grpc.aio.Channel] = []
+        self._kv_stubs: list[KVStub] = []
+        self._next_stub = 0
         self._closed = asyncio.Event()
         self._progress_wanted = asyncio.Event()
         self._compacted = 0  # highest compacted revision seen by this client, for error messages
@@ -113,6 +119,15 @@ class EtcdStorage(Storage):
         self._kv = KVService(self._channel)
         self._kv_stub = KVStub(self._channel)
         self._watch_stub = WatchStub(self._channel)
+        # Extra connections for the hot KV calls: one HTTP/2 connection serialises thousands of concurrent
+        # txns behind its flow control; each extra channel gets its own subchannel (TCP connection).
+        self._extra_channels = []
+        for _ in range(KV_CONNECTIONS - 1):
+            extra = ConnectionManager([self.endpoint])
+            extra.grpc_options += [*manager.grpc_options[-3:], ("grpc.use_local_subchannel_pool", 1)]
+            self._extra_channels.append(extra.get_channel())
+        self._kv_stubs = [self._kv_stub, *(KVStub(c) for c in self._extra_channels)]
+        self._next_stub = 0
         self._closed = asyncio.Event()
 
     async def close(self) -> None:
@@ -120,6 +135,10 @@ class EtcdStorage(Storage):
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
+        for channel in self._extra_channels:
+            await channel.close()
+        self._extra_channels = []
+        self._kv_stubs = []
 
     # --- encoding ------------------------------------------------------------------------------------------
 
@@ -159,9 +178,11 @@ class EtcdStorage(Storage):
 
     @property
     def _stub(self) -> KVStub:
-        if self._kv_stub is None:
+        """The next KV stub, round robin over the connections."""
+        if not self._kv_stubs:
             raise StorageError("EtcdStorage is not started (or closed)")
-        return self._kv_stub
+        self._next_stub = (self._next_stub + 1) % len(self._kv_stubs)
+        return self._kv_stubs[self._next_stub]
 
     def _error_of(self, exc: grpc.aio.AioRpcError, requested: int = 0) -> StorageError:
         """The storage error for a failed gRPC call (the same mapping as `_errors`)."""
