@@ -6,6 +6,7 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -179,24 +180,8 @@ async def run_kubectl(kubeconfig: Path, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-async def kubeconfig(tmp_path: Path) -> AsyncIterator[Path]:
-    app = web.Application()
-    app.add_routes(discovery_routes(RESOURCES))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-        "users: [{name: u, user: {}}]\n"
-        "contexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\n"
-        "current-context: x\n"
-    )
-    yield path
-    await runner.cleanup()
+async def kubeconfig(fake_apiserver: Any) -> Path:
+    return await fake_apiserver.serve(discovery_routes(RESOURCES))
 
 
 needs_kubectl = pytest.mark.skipif(not KUBECTL.exists() and not shutil.which("kubectl"), reason="no kubectl")

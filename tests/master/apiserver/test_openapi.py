@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -134,7 +135,7 @@ async def test_v2_json_and_protobuf_refused(client: TestClient) -> None:
 
 
 @pytest.fixture
-async def kubeconfig(tmp_path: Path) -> AsyncIterator[Path]:
+async def kubeconfig(fake_apiserver: Any) -> Path:
     """discovery + openapi routes, plus a fake configmaps collection so kubectl apply can create."""
 
     async def get_configmap(request: web.Request) -> web.Response:
@@ -146,29 +147,14 @@ async def kubeconfig(tmp_path: Path) -> AsyncIterator[Path]:
         obj["metadata"]["query"] = dict(request.query)  # echo what kubectl sent, for the assertion
         return web.Response(status=201, body=codec.dumps(obj), content_type="application/json")
 
-    app = web.Application()
-    app.add_routes(discovery_routes(RESOURCES) + openapi_routes(RESOURCES))
-    app.add_routes(
+    return await fake_apiserver.serve(
         [
+            *discovery_routes(RESOURCES),
+            *openapi_routes(RESOURCES),
             web.get("/api/v1/namespaces/{ns}/configmaps/{name}", get_configmap),
             web.post("/api/v1/namespaces/{ns}/configmaps", create_configmap),
         ]
     )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-        "users: [{name: u, user: {}}]\n"
-        "contexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\n"
-        "current-context: x\n"
-    )
-    yield path
-    await runner.cleanup()
 
 
 async def run_kubectl(kubeconfig: Path, *args: str) -> tuple[int, str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from pathlib import Path
@@ -353,7 +352,7 @@ def test_decoding_a_deployment_takes_well_under_a_millisecond() -> None:
 # --- the real kubectl -----------------------------------------------------------------------------
 
 
-async def _kubectl_capture(tmp_path: Path, *args: str) -> list[tuple[str, str, bytes]]:
+async def _kubectl_capture(fake_apiserver: Any, *args: str) -> list[tuple[str, str, bytes]]:
     """Run kubectl against a recording server; return (path, content type, body) of each POST."""
     posts: list[tuple[str, str, bytes]] = []
 
@@ -367,43 +366,19 @@ async def _kubectl_capture(tmp_path: Path, *args: str) -> list[tuple[str, str, b
         obj.setdefault("metadata", {})["uid"] = "00000000-0000-0000-0000-000000000001"
         return web.Response(status=201, body=codec.dumps(obj), content_type="application/json")
 
-    app = web.Application()
-    app.add_routes([*discovery_routes(RESOURCES), *openapi_routes(RESOURCES), web.post("/{tail:.*}", record)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-        "users: [{name: u, user: {}}]\n"
-        "contexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\n"
-        "current-context: x\n"
+    kubeconfig = await fake_apiserver.serve(
+        [*discovery_routes(RESOURCES), *openapi_routes(RESOURCES), web.post("/{tail:.*}", record)]
     )
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            str(KUBECTL),
-            "--kubeconfig",
-            str(kubeconfig),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        await runner.cleanup()
-    assert proc.returncode == 0, err.decode() + out.decode()
+    code, out, err = await fake_apiserver.kubectl(kubeconfig, *args)
+    assert code == 0, err + out
     return posts
 
 
 @pytest.mark.kubectl
 @pytest.mark.skipif(not KUBECTL.exists(), reason="no kubectl")
-async def test_kubectl_create_deployment_sends_protobuf_we_decode(tmp_path: Path) -> None:
+async def test_kubectl_create_deployment_sends_protobuf_we_decode(fake_apiserver: Any) -> None:
     posts = await _kubectl_capture(
-        tmp_path, "create", "deployment", "web", "--image=nginx", "--replicas=3", "-o", "json"
+        fake_apiserver, "create", "deployment", "web", "--image=nginx", "--replicas=3", "-o", "json"
     )
     [(path, content_type, body)] = posts
     assert path == "/apis/apps/v1/namespaces/default/deployments"
@@ -420,9 +395,9 @@ async def test_kubectl_create_deployment_sends_protobuf_we_decode(tmp_path: Path
 
 @pytest.mark.kubectl
 @pytest.mark.skipif(not KUBECTL.exists(), reason="no kubectl")
-async def test_kubectl_create_namespace_and_configmap_send_protobuf_we_decode(tmp_path: Path) -> None:
-    posts = await _kubectl_capture(tmp_path, "create", "namespace", "x")
-    posts += await _kubectl_capture(tmp_path, "create", "configmap", "c", "--from-literal=a=b")
+async def test_kubectl_create_namespace_and_configmap_send_protobuf_we_decode(fake_apiserver: Any) -> None:
+    posts = await _kubectl_capture(fake_apiserver, "create", "namespace", "x")
+    posts += await _kubectl_capture(fake_apiserver, "create", "configmap", "c", "--from-literal=a=b")
     [(ns_path, ns_type, ns_body), (cm_path, cm_type, cm_body)] = posts
     assert (ns_path, ns_type) == ("/api/v1/namespaces", PROTOBUF_CONTENT_TYPE)
     namespace = decode_protobuf_body(ns_body)

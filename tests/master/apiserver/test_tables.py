@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -306,7 +306,7 @@ KUBECTL = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "kubectl"
 
 @pytest.mark.kubectl
 @pytest.mark.skipif(not KUBECTL.exists(), reason="no kubectl")
-async def test_kubectl_get_renders_our_table(tmp_path: Path) -> None:
+async def test_kubectl_get_renders_our_table(fake_apiserver: Any) -> None:
     pods = rt("", "pods")
     objs = [pod(phase="Running", podIPs=[{"ip": "10.0.0.5"}], containerStatuses=[running("a"), running("b")])]
     accepts: list[str] = []
@@ -316,39 +316,12 @@ async def test_kubectl_get_renders_our_table(tmp_path: Path) -> None:
         table = to_table(pods, objs, {"resourceVersion": "5"}, request.query.get("includeObject", "Metadata"))
         return web.Response(body=codec.dumps(table), content_type="application/json")
 
-    app = web.Application()
-    app.add_routes([*discovery_routes(RESOURCES), web.get("/api/v1/namespaces/default/pods", list_pods)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-        "users: [{name: u, user: {}}]\n"
-        "contexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\n"
-        "current-context: x\n"
+    kubeconfig = await fake_apiserver.serve(
+        [*discovery_routes(RESOURCES), web.get("/api/v1/namespaces/default/pods", list_pods)]
     )
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            str(KUBECTL),
-            "--kubeconfig",
-            str(kubeconfig),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "get",
-            "pods",
-            "-o",
-            "wide",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        await runner.cleanup()
-    assert proc.returncode == 0, err.decode()
-    header, row = out.decode().splitlines()
+    code, out, err = await fake_apiserver.kubectl(kubeconfig, "get", "pods", "-o", "wide")
+    assert code == 0, err
+    header, row = out.splitlines()
     assert header.split() == [
         "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE", "READINESS", "GATES",
     ]  # fmt: skip
