@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
-from kubemark.client.kubeconfig import ClusterCredentials
 from kubemark.client.paths import resource_path
 from kubemark.client.rest import RestClient
 from kubemark.hollow.config import NodeConfig, node_config_from_dict
-from kubemark.master.apiserver.server import APIServer, APIServerConfig
 
 FAST: dict[str, Any] = {
     "heartbeat": {
@@ -29,25 +25,6 @@ FAST: dict[str, Any] = {
 def fast_config(**overrides: Any) -> NodeConfig:
     data = {**FAST, **overrides}
     return node_config_from_dict(data)
-
-
-@pytest.fixture
-async def apiserver() -> AsyncIterator[APIServer]:
-    server = APIServer(APIServerConfig(storage="memory", compaction_interval=0))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def admin(apiserver: APIServer) -> AsyncIterator[RestClient]:
-    client = RestClient(ClusterCredentials(server=apiserver.url), qps=1000, burst=1000, max_retries=1)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02) -> Any:

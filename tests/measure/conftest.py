@@ -7,28 +7,8 @@ from typing import Any
 
 import pytest
 
-from kubemark.client import ClusterCredentials, RestClient, resource_path
-from kubemark.master.apiserver.server import APIServer, APIServerConfig
+from kubemark.client import RestClient, resource_path
 from kubemark.measure.watch import ObjectWatch
-
-
-@pytest.fixture
-async def apiserver() -> AsyncIterator[APIServer]:
-    server = APIServer(APIServerConfig(storage="memory", compaction_interval=0))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def admin(apiserver: APIServer) -> AsyncIterator[RestClient]:
-    client = RestClient(ClusterCredentials(server=apiserver.url), qps=0, burst=1, max_retries=1)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture
