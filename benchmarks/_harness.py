@@ -11,7 +11,6 @@ import collections
 import contextlib
 import os
 import re
-import resource
 import shutil
 import signal
 import sys
@@ -23,14 +22,45 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from kubemark import codec
+from kubemark.aio import raise_open_files_limit
 from kubemark.client import APIError, ClusterCredentials, RestClient, load_kubeconfig, resource_path
+from kubemark.measure.api_responsiveness import Histogram, histogram_quantile
 
 _READY = re.compile(rb"kubemark master ready at (\S+)")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- figures ------------------------------------------------------------------------------------------------
+
+
+def histogram_of(text: str, metric: str, **labels: str) -> Histogram:
+    """`metric`'s buckets from a Prometheus exposition, summed over the series matching `labels`."""
+    buckets: dict[float, float] = collections.defaultdict(float)
+    count = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != metric:
+            continue
+        for sample in family.samples:
+            if any(sample.labels.get(k) != v for k, v in labels.items()):
+                continue
+            if sample.name.endswith("_bucket"):
+                buckets[float(sample.labels["le"])] += sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+    return Histogram(dict(buckets), count)
+
+
+def histogram_window_ms(before: str, after: str, metric: str, **labels: str) -> dict[str, float]:
+    """p50/p99 (ms, bucket-interpolated as Prometheus does) and count of `metric` between two scrapes."""
+    delta = histogram_of(after, metric, **labels).minus(histogram_of(before, metric, **labels))
+    return {
+        "count": int(delta.count),
+        "p50_ms": round(histogram_quantile(0.5, delta) * 1000, 1),
+        "p99_ms": round(histogram_quantile(0.99, delta) * 1000, 1),
+    }
 
 
 def percentile(ordered: Sequence[float], p: float) -> float:
@@ -64,13 +94,8 @@ def emit(result: dict[str, Any], summary: str) -> None:
 
 
 def raise_open_files(wanted: int) -> int:
-    """Raise RLIMIT_NOFILE towards `wanted` (capped by the hard limit); children inherit it. Returns it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if target > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return target
-    return soft
+    """Raise RLIMIT_NOFILE towards `wanted` (the hard limit too where privileged); children inherit it."""
+    return raise_open_files_limit(wanted)
 
 
 # -- /proc ---------------------------------------------------------------------------------------------------

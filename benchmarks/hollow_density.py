@@ -38,6 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from _harness import cpu_seconds, emit, percentile, raise_open_files, rss_bytes, running_master
 from kubemark import codec
+from kubemark.aio import run as run_async
 from kubemark.client import ClusterCredentials, RestClient, load_kubeconfig
 
 RESULT_PREFIX = "RESULT "
@@ -53,7 +54,7 @@ REFERENCE_PER_NODE_PER_MIN = {
 
 
 def _pool_main(args: argparse.Namespace) -> None:
-    uvloop.run(_pool_step(args))
+    run_async(_pool_step(args))  # as `kubemark nodes start`: uvloop + the product's GC thresholds
 
 
 async def _pool_step(args: argparse.Namespace) -> None:
@@ -270,7 +271,7 @@ def _verdict(step: dict[str, Any], args: argparse.Namespace) -> str | None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    raise_open_files(16 * max(args.steps) + 4096)
+    open_files = raise_open_files(16 * max(args.steps) + 4096)
     cpus = sorted(os.sched_getaffinity(0))
     cores = (cpus[0], cpus[1]) if len(cpus) >= 2 else None
     steps: list[dict[str, Any]] = []
@@ -306,6 +307,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 else "not pinned (fewer than 2 CPUs available)"
             ),
             "load_before": os.getloadavg(),
+            # Each node holds ~7 connections (HTTP/1.1: one per watch), so the master's and the pool's file
+            # limits cap the step size: 3,000 nodes need more than 20,000 descriptors per process.
+            "open_files_limit": open_files,
         },
         "reference_per_node_per_min": REFERENCE_PER_NODE_PER_MIN,
         "steps": steps,

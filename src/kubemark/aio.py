@@ -1,9 +1,11 @@
-"""Running kubemark's async entry points: uvloop event loops and shutdown on SIGINT/SIGTERM."""
+"""Running kubemark's async entry points: uvloop event loops, process limits and shutdown on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import resource
 import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -17,10 +19,30 @@ T = TypeVar("T")
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
+def raise_open_files_limit(wanted: int = 0) -> int:
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit (as the Go runtime does for kube-apiserver and
+    kubelet); with `wanted` above the hard limit, also raise the hard limit where privileged (up to
+    fs.nr_open). Thousands of hollow nodes hold several connections each. Returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and wanted > hard:
+        ceiling = wanted
+        with contextlib.suppress(OSError, ValueError), open("/proc/sys/fs/nr_open") as f:
+            ceiling = min(wanted, int(f.read()))
+        with contextlib.suppress(OSError, ValueError):  # unprivileged: keep the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, ceiling))
+            soft = hard = ceiling
+    if soft != hard:
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` on a uvloop event loop (the stdlib loop where uvloop is unavailable), with GC tuned for
-    long-running servers."""
+    long-running servers and the open-files limit raised."""
     gc.set_threshold(*GC_THRESHOLDS)
+    raise_open_files_limit()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a hard dependency on Linux
