@@ -1,8 +1,8 @@
 """Measurement steps of a test config: `Method`s started and gathered by `Identifier`, results kept for the report.
 
-Methods: PodStartupLatency, WaitForControlledPodsRunning, SchedulingThroughput, APIResponsivenessPrometheus
-(alias APIResponsiveness), ResourceUsageSummary, Sleep. A measurement whose Params have no `action` is started and
-gathered at once (only meaningful for Sleep and the barrier). `finish()` gathers whatever is still running without
+Methods: PodStartupLatency, WaitForControlledPodsRunning, WaitForFinishedJobs, SchedulingThroughput,
+APIResponsivenessPrometheus (alias APIResponsiveness), ResourceUsageSummary, Sleep. A measurement whose Params have
+no `action` is started and gathered at once (only meaningful for Sleep and the barriers). `finish()` gathers whatever is still running without
 waiting on barriers, so an interrupted or failed run still reports what it measured.
 """
 
@@ -28,6 +28,7 @@ from kubemark.measure.api_responsiveness import (
     summarize_histograms,
 )
 from kubemark.measure.barrier import ControlledPodsBarrier
+from kubemark.measure.finished_jobs import FinishedJobsBarrier
 from kubemark.measure.percentiles import PodTimeline
 from kubemark.measure.pod_startup import PodStartupTracker
 from kubemark.measure.resource_usage import ProcessSampler
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 METHODS = (
     "PodStartupLatency",
     "WaitForControlledPodsRunning",
+    "WaitForFinishedJobs",
     "SchedulingThroughput",
     "APIResponsivenessPrometheus",
     "APIResponsiveness",
@@ -57,6 +59,7 @@ METHODS = (
     "Sleep",
 )
 DEFAULT_OPERATION_TIMEOUT = 600.0
+BARRIERS = ("WaitForControlledPodsRunning", "WaitForFinishedJobs")  # stay running across gathers
 
 
 def validate_measurements(config: TestConfig) -> None:
@@ -72,7 +75,7 @@ def validate_measurements(config: TestConfig) -> None:
                     parse_label_selector(str(m.params["labelSelector"] or ""))
                 except LabelSelectorError as exc:
                     problems.append((f"{where}.Params.labelSelector", str(exc)))
-            for key in ("threshold", "operationTimeout", "duration", "samplingInterval"):
+            for key in ("threshold", "operationTimeout", "timeout", "duration", "samplingInterval"):
                 if key in m.params:
                     try:
                         parse_duration(m.params[key])
@@ -128,7 +131,7 @@ class MeasurementSet:
 
     async def _start(self, m: Measurement) -> None:
         p, ctx = m.params, self.ctx
-        if m.identifier in self.running and m.method != "WaitForControlledPodsRunning":
+        if m.identifier in self.running and m.method not in BARRIERS:
             log.warning("measurement %s started twice; restarting it", m.identifier)
         if m.method == "PodStartupLatency":
             tracker = PodStartupTracker(
@@ -157,6 +160,24 @@ class MeasurementSet:
             )
             barrier.start()
             self.running[m.identifier] = barrier
+        elif m.method == "WaitForFinishedJobs":
+            if m.identifier in self.running:
+                return
+            path = object_path({"apiVersion": "batch/v1", "kind": "Job"}, "")
+            selector = str(p.get("labelSelector") or "")
+
+            async def list_jobs(path: str = path, selector: str = selector) -> list[dict[str, Any]]:
+                items, _ = await ctx.client.list_all(path, label_selector=selector or None)
+                return items
+
+            jobs = FinishedJobsBarrier(
+                await self._watch(path),
+                label_selector=selector,
+                namespace_prefix=ctx.namespace_prefix,
+                lister=list_jobs,
+            )
+            jobs.start()
+            self.running[m.identifier] = jobs
         elif m.method == "SchedulingThroughput":
             sampler = SchedulingThroughput(interval=parse_duration(p.get("samplingInterval", 1.0)))
             ctx.pods.subscribe(sampler)
@@ -197,13 +218,14 @@ class MeasurementSet:
             return
         state = self.running.get(identifier)
         if state is None:
-            if method == "WaitForControlledPodsRunning":
+            if method in BARRIERS:
                 raise RuntimeError(f"{identifier}: gathered before it was started")
             log.warning("measurement %s gathered but never started", identifier)
             return
-        if method == "WaitForControlledPodsRunning":
+        if method in BARRIERS:
             if wait:
-                await state.wait(parse_duration(p.get("operationTimeout", DEFAULT_OPERATION_TIMEOUT)))
+                timeout = p.get("timeout", p.get("operationTimeout", DEFAULT_OPERATION_TIMEOUT))
+                await state.wait(parse_duration(timeout))
             return  # stays running: later gathers check deletions
         del self.running[identifier]
         if method == "PodStartupLatency":
@@ -268,7 +290,7 @@ class MeasurementSet:
                 await self._gather(identifier, method, self._params.get(identifier, {}), wait=False)
             except Exception:
                 log.exception("gathering %s failed", identifier)
-            if isinstance(state, ControlledPodsBarrier):
+            if isinstance(state, ControlledPodsBarrier | FinishedJobsBarrier):
                 state.stop()
                 self.running.pop(identifier, None)
         for watch in self._watches.values():
@@ -281,6 +303,8 @@ def _method_of(state: Any) -> str:
         return "PodStartupLatency"
     if isinstance(state, ControlledPodsBarrier):
         return "WaitForControlledPodsRunning"
+    if isinstance(state, FinishedJobsBarrier):
+        return "WaitForFinishedJobs"
     if isinstance(state, SchedulingThroughput):
         return "SchedulingThroughput"
     if isinstance(state, ProcessSampler):

@@ -61,7 +61,7 @@ def describe_pod(pod: Obj) -> str:
     return f"{meta.get('namespace')}/{meta.get('name')} [{phase}, {where}] {_last_condition(pod)}"
 
 
-def _revision(obj: Obj) -> int:
+def revision_of(obj: Obj) -> int:
     """An object's resourceVersion as a number (etcd revisions); 0 when it is not one."""
     value = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
     return int(value) if value.isdigit() else 0
@@ -138,7 +138,7 @@ class ControlledPodsBarrier:
             tracked = self._track(obj)
             key = f"{tracked.namespace}/{tracked.name}"
             live.add(key)
-            seen[key] = _revision(obj)
+            seen[key] = revision_of(obj)
             want = int((obj.get("spec") or {}).get("replicas", 1) or 0)
             mine = self._pods_of(tracked, pods)
             running = sum(1 for p in mine if _running(p))
@@ -167,7 +167,7 @@ class ControlledPodsBarrier:
         if self.lister is not None:
             self._expected = {
                 f"{(o.get('metadata') or {}).get('namespace', '')}/{(o.get('metadata') or {}).get('name', '')}": (
-                    _revision(o)
+                    revision_of(o)
                 )
                 for o in await self.lister()
                 if self._wanted(o)
