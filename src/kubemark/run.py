@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import signal
@@ -457,9 +458,10 @@ def _result(
     )
     if measurements is not None:
         seen: dict[str, PodTimeline] = {}
-        for timelines in measurements.pods.values():
+        for identifier, timelines in measurements.pods.items():
             for t in timelines:
-                seen.setdefault(t.name, t)
+                if t.name not in seen:  # a pod tracked by two measurements is reported under the first
+                    seen[t.name] = dataclasses.replace(t, measurement=identifier)
         result.pods = list(seen.values())
         result.verdicts += measurements.verdicts
         result.throughput = list(measurements.throughput)

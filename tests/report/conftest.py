@@ -22,7 +22,10 @@ def synthetic_run(slowdown: float = 1.0, throughput: float = 100.0, seed: int = 
         created = START + i * 0.1
         scheduled = created + rng.uniform(0.01, 0.2) * slowdown
         running = scheduled + rng.uniform(0.5, 1.5) * slowdown
-        pods.append(PodTimeline(f"pod-{i}", created, scheduled, running, running + rng.uniform(0.01, 0.05)))
+        watched = running + rng.uniform(0.01, 0.05)
+        # As density: saturation pods and latency pods are tracked by two PodStartupLatency measurements.
+        measurement = "SaturationPodStartupLatency" if i < 150 else "PodStartupLatency"
+        pods.append(PodTimeline(f"pod-{i}", created, scheduled, running, watched, measurement))
     pods.append(PodTimeline("stuck", START, None, None, None))
     calls = [
         ApiCall(

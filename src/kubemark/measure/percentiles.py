@@ -77,6 +77,7 @@ class PodTimeline:
     scheduled: float | None
     running: float | None
     watched: float | None
+    measurement: str = ""  # the PodStartupLatency measurement (Identifier) that tracked it, e.g. saturation pods
 
 
 def _gap(a: float | None, b: float | None) -> float | None:
@@ -98,3 +99,11 @@ def pod_startup_series(timelines: Iterable[PodTimeline]) -> dict[str, LatencySer
             if value is not None:
                 series[name].add(value, at)
     return series
+
+
+def by_measurement(timelines: Iterable[PodTimeline]) -> dict[str, list[PodTimeline]]:
+    """Timelines grouped by the measurement that tracked them, in first-seen order."""
+    groups: dict[str, list[PodTimeline]] = {}
+    for t in timelines:
+        groups.setdefault(t.measurement, []).append(t)
+    return groups

@@ -21,7 +21,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
 from kubemark import codec
-from kubemark.measure.percentiles import POD_STARTUP_TRANSITIONS, pod_startup_series, summarize
+from kubemark.measure.percentiles import POD_STARTUP_TRANSITIONS, by_measurement, pod_startup_series, summarize
 from kubemark.report.model import RunResult, read_run_dir
 
 __all__ = ["REPORT_FILE", "render_html", "render_report"]
@@ -147,13 +147,17 @@ def _pod_startup(result: RunResult) -> str:
         ax.set_title("Pod startup latency over time")
         ax.grid(alpha=0.3)
 
+    # One block of rows per PodStartupLatency measurement (density: saturation pods apart from latency pods).
     rows = []
-    for name in POD_STARTUP_TRANSITIONS:
-        s = summarize(series[name].samples)
-        rows.append((name, int(s["count"]), _ms(s["Perc50"]), _ms(s["Perc90"]), _ms(s["Perc99"]), _ms(s["max"])))
+    for measurement, pods in by_measurement(result.pods).items():
+        own = pod_startup_series(pods)
+        for name in POD_STARTUP_TRANSITIONS:
+            s = summarize(own[name].samples)
+            cells = (_ms(s["Perc50"]), _ms(s["Perc90"]), _ms(s["Perc99"]), _ms(s["max"]))
+            rows.append((measurement or "all", name, int(s["count"]), *cells))
     parts = [
         "<h2>Pod startup latency</h2>",
-        _table(["transition", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
+        _table(["measurement", "transition", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
         f'<div class="plot">{_svg(cdf)}</div>',
         f'<div class="plot">{_svg(breakdown, height=3.0)}</div>',
     ]

@@ -138,8 +138,11 @@ def write_run_dir(result: RunResult, run_dir: str | Path) -> Path:
     (d / SUMMARY).write_bytes(codec.dumps_pretty(summary))
     _write_csv(
         d / POD_STARTUP_CSV,
-        ["pod", "created", "scheduled", "running", "watched"],
-        ([p.name, _num(p.created), _num(p.scheduled), _num(p.running), _num(p.watched)] for p in result.pods),
+        ["pod", "created", "scheduled", "running", "watched", "measurement"],
+        (
+            [p.name, _num(p.created), _num(p.scheduled), _num(p.running), _num(p.watched), p.measurement]
+            for p in result.pods
+        ),
     )
     _write_csv(
         d / API_CALLS_CSV,
@@ -218,7 +221,14 @@ def read_run_dir(run_dir: str | Path) -> RunResult:
         )
         current = d / POD_STARTUP_CSV
         result.pods = [
-            PodTimeline(r["pod"], _opt(r["created"]), _opt(r["scheduled"]), _opt(r["running"]), _opt(r["watched"]))
+            PodTimeline(
+                r["pod"],
+                _opt(r["created"]),
+                _opt(r["scheduled"]),
+                _opt(r["running"]),
+                _opt(r["watched"]),
+                r.get("measurement") or "",  # absent in run directories written before it existed
+            )
             for r in _rows(current)
         ]
         current = d / API_CALLS_CSV

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from kubemark.measure.percentiles import POD_STARTUP_TRANSITIONS, pod_startup_series
+from kubemark.measure.percentiles import POD_STARTUP_TRANSITIONS, by_measurement, pod_startup_series
 from kubemark.measure.slo import Verdict
 from kubemark.report.compare import Comparison
 from kubemark.report.model import RunResult
@@ -23,16 +23,23 @@ def verdict_table(verdicts: list[Verdict]) -> Table:
 
 
 def pod_startup_table(result: RunResult) -> Table:
+    """Transitions per PodStartupLatency measurement (e.g. density's saturation and latency pods apart)."""
     table = Table(title=f"{result.test}: pod startup latency (ms)")
+    groups = by_measurement(result.pods)
+    named = len(groups) > 1 or any(groups)
+    if named:
+        table.add_column("measurement")
     table.add_column("transition")
     for col in ("count", "p50", "p90", "p99", "max"):
         table.add_column(col, justify="right")
-    series = pod_startup_series(result.pods)
-    for name in POD_STARTUP_TRANSITIONS:
-        s = series[name].summary()
-        table.add_row(
-            name, str(int(s["count"])), *(f"{s[k] * 1000:.1f}" for k in ("Perc50", "Perc90", "Perc99", "max"))
-        )
+    for measurement, pods in groups.items():
+        series = pod_startup_series(pods)
+        for i, name in enumerate(POD_STARTUP_TRANSITIONS):
+            s = series[name].summary()
+            cells = [name, str(int(s["count"])), *(f"{s[k] * 1000:.1f}" for k in ("Perc50", "Perc90", "Perc99", "max"))]
+            if named:
+                cells.insert(0, measurement if i == 0 else "")
+            table.add_row(*cells, end_section=i == len(POD_STARTUP_TRANSITIONS) - 1)
     return table
 
 
