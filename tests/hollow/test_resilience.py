@@ -234,6 +234,59 @@ async def test_429s_are_survived() -> None:
         await server.stop()
 
 
+def throttle_pod_deletes(rejections: int, counter: Counter[str]) -> Any:
+    """A middleware answering the first `rejections` final (grace 0) DELETEs of each pod with 429: more than one
+    client call's retry budget, as under a mass deletion that keeps the API server at its max-in-flight limit."""
+
+    @web.middleware
+    async def throttle(request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.read() if request.method == "DELETE" else b""  # aiohttp keeps it for the handler
+        final = request.query.get("gracePeriodSeconds") == "0" or b'"gracePeriodSeconds":0' in body.replace(b" ", b"")
+        if request.method == "DELETE" and "/pods/" in request.path and final:  # the kubelet's, not the user's
+            counter[request.path] += 1
+            if counter[request.path] <= rejections:
+                body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests"}
+                return web.json_response({**body, "code": 429}, status=429, headers={"Retry-After": "0"})
+        return await handler(request)
+
+    return throttle
+
+
+async def test_pod_deletion_is_retried_past_the_clients_retry_budget() -> None:
+    counter: Counter[str] = Counter()
+    rejections = 8  # the client gives up after 1 + 5 attempts; the kubelet must come back for the pod
+    server = APIServer(
+        APIServerConfig(
+            storage="memory", compaction_interval=0, middlewares=[throttle_pod_deletes(rejections, counter)]
+        )
+    )
+    await server.start()
+    admin = RestClient(ClusterCredentials(server=server.url), qps=1000, burst=1000)
+    pool = NodePool(2, fast_config(), ClusterCredentials(server=server.url), prefix="deleting")
+    try:
+        await pool.start()
+        assert await pool.wait_ready(30)
+        names = {"p-0", "p-1", "p-2"}
+        nodes = sorted(pool.nodes)
+        for i, name in enumerate(sorted(names)):
+            await admin.create(PODS, bound_pod(name, nodes[i % len(nodes)]))
+        await eventually(await pods_running(admin, names), timeout=30)
+        for name in names:
+            await admin.delete(f"{PODS}/{name}")  # graceful: the kubelets finish it with DELETE grace 0
+
+        async def all_gone() -> bool:
+            return not (await admin.list(PODS))["items"]
+
+        await eventually(all_gone, timeout=60)
+        finals = {path: n for path, n in counter.items() if path.rsplit("/", 1)[-1] in names}
+        # Each pod: the kubelet's rejected attempts (over several client calls), then its accepted one.
+        assert len(finals) == 3 and all(n == rejections + 1 for n in finals.values()), counter
+    finally:
+        await pool.stop()
+        await admin.close()
+        await server.stop()
+
+
 # -- (c) dropped connections -----------------------------------------------------------------------------
 
 

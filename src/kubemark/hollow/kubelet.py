@@ -54,6 +54,7 @@ NODES = resource_path("", "v1", "nodes")
 PODS = resource_path("", "v1", "pods")
 SERVICES = resource_path("", "v1", "services")
 _STATUS_WRITE_ATTEMPTS = 3
+_KILL_RETRY_CAP = 10.0  # seconds between attempts to finish a pod's deletion, at most
 _NODE_STATUS_UPDATE_RETRY = 5  # kubelet's nodeStatusUpdateRetry
 
 
@@ -570,54 +571,76 @@ class HollowKubelet:
             log.exception("node %s: ending pod %s/%s failed", self.name, work.namespace, work.name)
 
     async def _kill_pod(self, work: PodWork, previous: asyncio.Task[None] | None) -> None:
-        """Graceful deletion: stop containers, write terminated statuses, then DELETE with grace 0 and UID."""
+        """Graceful deletion: stop containers, write terminated statuses, then DELETE with grace 0 and UID.
+
+        Transient failures (429, 5xx, a dropped connection) are retried with backoff until the pod is gone, as
+        kubelet's pod worker requeues a terminating pod: a mass deletion that overloads the API server must
+        not leave pods Terminating forever.
+        """
         if previous is not None and not previous.done():
             previous.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await previous
-        try:
-            meta = work.pod.get("metadata") or {}
-            grace = meta.get("deletionGracePeriodSeconds")
-            if grace is None:
-                grace = (work.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-            stop_timeout = float(grace or 0) * self.config.grace_fraction
-            if work.phase not in TERMINAL_PHASES and work.admitted:
-                now = self._clock()
-                for record in work.containers:
-                    if record.state == "running":
-                        self._event(work, "Normal", "Killing", f"Stopping container {record.name}", record.name)
-                stops = [
-                    self.runtime.stop_container(r.container_id, stop_timeout)
-                    for r in work.containers
-                    if r.state == "running"
-                ]
-                await asyncio.gather(*stops)
-                now = self._clock()
-                for record in work.containers:
-                    if record.state == "running":
-                        record.state, record.exit_code, record.finished_at = "terminated", 0, now
-                    elif record.state == "waiting":
-                        record.state, record.exit_code, record.finished_at = "terminated", 137, now
-                        record.started_at = record.started_at or now
-                    record.ready = False
-                codes = [r.exit_code for r in work.containers]
-                work.phase = "Succeeded" if all(c == 0 for c in codes) else "Failed"
-                sandbox, work.sandbox = work.sandbox, None
-                if sandbox is not None:
-                    await self.runtime.remove_sandbox(sandbox)
-                await self._write_view(work)
-            path = resource_path("", "v1", "pods", work.namespace, work.name)
+        backoff = Backoff(initial=1.0, factor=2.0, jitter=0.5, cap=_KILL_RETRY_CAP, rng=self._rng)
+        while True:
             try:
-                await self.client.delete(path, grace_period_seconds=0, preconditions={"uid": work.uid})
-            except APIError as exc:
-                if not (is_not_found(exc) or is_conflict(exc)):
-                    raise
-        except PodGone:
-            pass
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("node %s: deleting pod %s/%s failed", self.name, work.namespace, work.name)
+                await self._terminate(work)
+                return
+            except PodGone:
+                return
+            except asyncio.CancelledError:
+                raise
+            except (APIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                if isinstance(exc, APIError) and exc.status != 429 and exc.status < 500:
+                    log.exception("node %s: deleting pod %s/%s failed", self.name, work.namespace, work.name)
+                    return
+                log.debug(
+                    "node %s: deleting pod %s/%s failed (%s); retrying", self.name, work.namespace, work.name, exc
+                )
+            except Exception:
+                log.exception("node %s: deleting pod %s/%s failed", self.name, work.namespace, work.name)
+                return
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _terminate(self, work: PodWork) -> None:
+        """One attempt of `_kill_pod`; after a failure the next attempt skips what is already done."""
+        meta = work.pod.get("metadata") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = (work.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        stop_timeout = float(grace or 0) * self.config.grace_fraction
+        if work.phase not in TERMINAL_PHASES and work.admitted:
+            now = self._clock()
+            for record in work.containers:
+                if record.state == "running":
+                    self._event(work, "Normal", "Killing", f"Stopping container {record.name}", record.name)
+            stops = [
+                self.runtime.stop_container(r.container_id, stop_timeout)
+                for r in work.containers
+                if r.state == "running"
+            ]
+            await asyncio.gather(*stops)
+            now = self._clock()
+            for record in work.containers:
+                if record.state == "running":
+                    record.state, record.exit_code, record.finished_at = "terminated", 0, now
+                elif record.state == "waiting":
+                    record.state, record.exit_code, record.finished_at = "terminated", 137, now
+                    record.started_at = record.started_at or now
+                record.ready = False
+            codes = [r.exit_code for r in work.containers]
+            work.phase = "Succeeded" if all(c == 0 for c in codes) else "Failed"
+            sandbox, work.sandbox = work.sandbox, None
+            if sandbox is not None:
+                await self.runtime.remove_sandbox(sandbox)
+        if work.admitted:
+            await self._write_view(work)  # no request when the terminated status is already written
+        path = resource_path("", "v1", "pods", work.namespace, work.name)
+        try:
+            await self.client.delete(path, grace_period_seconds=0, preconditions={"uid": work.uid})
+        except APIError as exc:
+            if not (is_not_found(exc) or is_conflict(exc)):
+                raise
 
     def _adopt(self, work: PodWork) -> None:
         """Take over a pod this node's earlier incarnation started: rebuild state, no writes, no events."""
