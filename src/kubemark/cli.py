@@ -139,6 +139,9 @@ def master_scheduler(
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0: any free port).")] = 10251,
 ) -> None:
     """Run only the scheduler against any cluster, until SIGINT/SIGTERM."""
+    from kubemark.master.child_process import exit_with_parent
+
+    exit_with_parent()  # when the embedded master started us
     from kubemark.master.scheduler.command import run_scheduler
 
     run_async(
@@ -161,6 +164,9 @@ def master_controllers(
     kube_api_burst: Annotated[int, typer.Option(min=1, help="Client burst per controller.")] = 30,
 ) -> None:
     """Run only the controller manager against any cluster, until SIGINT/SIGTERM."""
+    from kubemark.master.child_process import exit_with_parent
+
+    exit_with_parent()  # when the embedded master started us
     from kubemark.master.controllers.manager import ALL_CONTROLLERS, ControllerOptions, run_controllers
 
     enabled = {c.strip() for c in controllers.split(",") if c.strip()} if controllers else None
@@ -272,6 +278,9 @@ def run(
     keep: Annotated[bool, typer.Option(help="Keep the cluster's data dir and the test namespaces.")] = False,
     storage: Annotated[StorageKind, typer.Option(help="Embedded master storage.")] = StorageKind.etcd,
     node_config: Annotated[Path | None, typer.Option(help="Hollow node config YAML.")] = None,
+    node_ramp: Annotated[
+        float, typer.Option(min=0, help="Hollow nodes started per second (0: as fast as possible).")
+    ] = 100.0,
     progress: Annotated[bool | None, typer.Option(help="Live display (default: when stderr is a terminal).")] = None,
 ) -> None:
     """Stand up a cluster of hollow nodes, load it, measure it against the SLOs and write a report."""
@@ -290,6 +299,7 @@ def run(
             keep=keep,
             storage=storage.value,
             node_config=node_config,
+            node_ramp=node_ramp,
             progress=progress,
         )
         result = run_async(run_until_signal(options))

@@ -1,9 +1,12 @@
 """Processes the master starts beside itself (etcd, the scheduler, the controller manager): they die with it.
 
-`terminate_with_parent` runs in the child before exec and asks Linux for SIGTERM when the master dies (even by
-SIGKILL), so nothing is orphaned; it is tied to the spawning *thread*, hence children are spawned from the
-event-loop thread. `ComponentProcess` runs one `python -m kubemark master <component>` child, waits until its
-/metrics answers, and stops it with SIGTERM (SIGKILL after a grace period).
+`terminate_with_parent` asks Linux for SIGTERM when the parent dies (even by SIGKILL), so nothing is orphaned;
+it is tied to the spawning *thread*, hence children are spawned from the event-loop thread. etcd gets it as a
+preexec hook (it starts before any gRPC thread exists). Components start later, while the etcd client's gRPC
+threads run, and a fork that runs Python code in the child then crashes gRPC's fork handlers; so they are
+spawned without a preexec hook (vfork/exec) and call `exit_with_parent()` themselves, first thing.
+`ComponentProcess` runs one `python -m kubemark master <component>` child, waits until its /metrics answers,
+and stops it with SIGTERM (SIGKILL after a grace period).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -23,6 +27,7 @@ import aiohttp
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+PARENT_ENV = "KUBEMARK_PARENT_PID"  # set for components: the master's PID, see exit_with_parent
 READY_TIMEOUT = 60.0
 STOP_GRACE = 30.0
 
@@ -34,6 +39,17 @@ def terminate_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+
+
+def exit_with_parent() -> None:
+    """In a component started by `ComponentProcess`: SIGTERM when the master dies; exit now if it already did
+    (between spawn and this call). A no-op for processes started any other way."""
+    expected = os.environ.pop(PARENT_ENV, "")
+    if not expected.isdigit():
+        return
+    terminate_with_parent()
+    if os.getppid() != int(expected):
+        os._exit(0)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -65,12 +81,12 @@ class ComponentProcess:
         """Spawn it (from the event-loop thread, see the module docstring) and wait until /metrics answers."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
-            self._proc = subprocess.Popen(  # noqa: ASYNC220 - fork+exec only; PDEATHSIG needs this thread
+            self._proc = subprocess.Popen(  # noqa: ASYNC220 - vfork+exec only; PDEATHSIG needs this thread
                 [sys.executable, "-m", "kubemark", *self.args],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=terminate_with_parent,
+                env={**os.environ, PARENT_ENV: str(os.getpid())},
             )
         try:
             await asyncio.wait_for(self._wait_ready(), timeout)
