@@ -204,22 +204,35 @@ def throttle_every(nth: int, counter: Counter[str]) -> Any:
     return throttle
 
 
-async def test_429s_are_survived() -> None:
-    counter: Counter[str] = Counter()
-    server = APIServer(
-        APIServerConfig(storage="memory", compaction_interval=0, middlewares=[throttle_every(3, counter)])
-    )
+@contextlib.asynccontextmanager
+async def pods_on_throttled_nodes(
+    middleware: Any, node_count: int, prefix: str, names: set[str]
+) -> AsyncIterator[tuple[RestClient, NodePool]]:
+    """An in-process API server behind `middleware`, `node_count` hollow nodes, and pods `names` Running on
+    them (round robin); yields the admin client and the pool."""
+    server = APIServer(APIServerConfig(storage="memory", compaction_interval=0, middlewares=[middleware]))
     await server.start()
     admin = RestClient(ClusterCredentials(server=server.url), qps=1000, burst=1000)
-    pool = NodePool(4, fast_config(), ClusterCredentials(server=server.url), prefix="throttled")
+    pool = NodePool(node_count, fast_config(), ClusterCredentials(server=server.url), prefix=prefix)
     try:
         await pool.start()
         assert await pool.wait_ready(30)
-        names = {f"p-{i}" for i in range(8)}
         nodes = sorted(pool.nodes)
         for i, name in enumerate(sorted(names)):
             await admin.create(PODS, bound_pod(name, nodes[i % len(nodes)]))
         await eventually(await pods_running(admin, names), timeout=30)
+        yield admin, pool
+    finally:
+        await pool.stop()
+        await admin.close()
+        await server.stop()
+
+
+async def test_429s_are_survived() -> None:
+    counter: Counter[str] = Counter()
+    names = {f"p-{i}" for i in range(8)}
+    async with pods_on_throttled_nodes(throttle_every(3, counter), 4, "throttled", names) as (admin, pool):
+        nodes = sorted(pool.nodes)
 
         async def renewing() -> bool:
             return all(pool.kubelet(n).lease.renewals >= 5 for n in nodes)
@@ -228,10 +241,6 @@ async def test_429s_are_survived() -> None:
         assert counter["throttled"] >= 10, counter  # the nodes really were throttled, repeatedly
         leases = (await admin.list(resource_path("coordination.k8s.io", "v1", "leases", "kube-node-lease")))["items"]
         assert sorted(le["metadata"]["name"] for le in leases) == nodes
-    finally:
-        await pool.stop()
-        await admin.close()
-        await server.stop()
 
 
 def throttle_pod_deletes(rejections: int, counter: Counter[str]) -> Any:
@@ -245,8 +254,8 @@ def throttle_pod_deletes(rejections: int, counter: Counter[str]) -> Any:
         if request.method == "DELETE" and "/pods/" in request.path and final:  # the kubelet's, not the user's
             counter[request.path] += 1
             if counter[request.path] <= rejections:
-                body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests"}
-                return web.json_response({**body, "code": 429}, status=429, headers={"Retry-After": "0"})
+                status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests"}
+                return web.json_response({**status, "code": 429}, status=429, headers={"Retry-After": "0"})
         return await handler(request)
 
     return throttle
@@ -255,22 +264,8 @@ def throttle_pod_deletes(rejections: int, counter: Counter[str]) -> Any:
 async def test_pod_deletion_is_retried_past_the_clients_retry_budget() -> None:
     counter: Counter[str] = Counter()
     rejections = 8  # the client gives up after 1 + 5 attempts; the kubelet must come back for the pod
-    server = APIServer(
-        APIServerConfig(
-            storage="memory", compaction_interval=0, middlewares=[throttle_pod_deletes(rejections, counter)]
-        )
-    )
-    await server.start()
-    admin = RestClient(ClusterCredentials(server=server.url), qps=1000, burst=1000)
-    pool = NodePool(2, fast_config(), ClusterCredentials(server=server.url), prefix="deleting")
-    try:
-        await pool.start()
-        assert await pool.wait_ready(30)
-        names = {"p-0", "p-1", "p-2"}
-        nodes = sorted(pool.nodes)
-        for i, name in enumerate(sorted(names)):
-            await admin.create(PODS, bound_pod(name, nodes[i % len(nodes)]))
-        await eventually(await pods_running(admin, names), timeout=30)
+    names = {"p-0", "p-1", "p-2"}
+    async with pods_on_throttled_nodes(throttle_pod_deletes(rejections, counter), 2, "deleting", names) as (admin, _):
         for name in names:
             await admin.delete(f"{PODS}/{name}")  # graceful: the kubelets finish it with DELETE grace 0
 
@@ -281,10 +276,6 @@ async def test_pod_deletion_is_retried_past_the_clients_retry_budget() -> None:
         finals = {path: n for path, n in counter.items() if path.rsplit("/", 1)[-1] in names}
         # Each pod: the kubelet's rejected attempts (over several client calls), then its accepted one.
         assert len(finals) == 3 and all(n == rejections + 1 for n in finals.values()), counter
-    finally:
-        await pool.stop()
-        await admin.close()
-        await server.stop()
 
 
 # -- (c) dropped connections -----------------------------------------------------------------------------
