@@ -1,8 +1,9 @@
 """Node IPAM range allocator (pkg/controller/nodeipam, RangeAllocator): one pod CIDR per node.
 
-Nodes without spec.podCIDR get the next free subnet of the cluster CIDR (default 10.244.0.0/16 cut in /24s),
-written as spec.podCIDR and spec.podCIDRs; subnets are released when nodes are deleted and seeded from the
-existing nodes when the controller starts.
+Nodes without spec.podCIDR get the next free subnet of the cluster CIDR (default 10.128.0.0/10 cut in /24s:
+16,384 nodes, beside the hollow nodes' InternalIPs in 10.64.0.0/10), written as spec.podCIDR and spec.podCIDRs;
+subnets are released when nodes are deleted and seeded from the existing nodes when the controller starts.
+When the range is full, the nodes left without a CIDR are logged once and retried at their next update.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from kubemark.master.controllers.workqueue import QueueMetrics
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CLUSTER_CIDR = "10.244.0.0/16"
+# Large enough for the node counts kubemark is for (a /16 holds only 256 nodes of /24s).
+DEFAULT_CLUSTER_CIDR = "10.128.0.0/10"
 DEFAULT_NODE_MASK = 24
 
 
@@ -52,6 +54,8 @@ class CIDRSet:
         return (int(net.network_address) - int(self.network.network_address)) // self._step
 
     def allocate_next(self) -> str:
+        if len(self._used) >= self.size:
+            raise CIDRSetFull(f"no free /{self.node_mask} left in {self.network}")
         for offset in range(self.size):
             index = (self._next + offset) % self.size
             if index not in self._used:
@@ -95,6 +99,7 @@ class NodeIpamController(Controller):
         super().__init__(client, informers, workers=workers, metrics=metrics)
         self.cidrs = CIDRSet(cluster_cidr, node_mask)
         self._assigned: dict[str, str] = {}  # node -> CIDR we patched in (the cache may not show it yet)
+        self._full_reported = False
         self.nodes = self.use("", "v1", "nodes")
         self.nodes.add_handler(self._changed, lambda old, new: self._changed(new), self._deleted)
 
@@ -126,7 +131,16 @@ class NodeIpamController(Controller):
         cidr = self._assigned.get(key)
         fresh = cidr is None
         if cidr is None:
-            cidr = self.cidrs.allocate_next()
+            try:
+                cidr = self.cidrs.allocate_next()
+            except CIDRSetFull as exc:
+                # Once, not per node and update: the node is retried when it next changes (as upstream, which
+                # records CIDRNotAvailable and waits for a release).
+                if not self._full_reported:
+                    log.warning("node %s left without a pod CIDR: %s (set a larger cluster CIDR)", key, exc)
+                    self._full_reported = True
+                return
+            self._full_reported = False
             self._assigned[key] = cidr
         patch = {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}}
         try:
