@@ -157,8 +157,10 @@ class ControlPlane:
 
             # kube-scheduler's client defaults (50/100) are also what scalability jobs use.
             client = RestClient(creds, qps=50, burst=100, user_agent="kube-scheduler/kubemark")
-            self._clients.append(client)
-            self.scheduler = Scheduler(client, metrics_host=self.config.host, metrics_port=0)
+            # Events go through a client (and rate limit) of their own, as kube-scheduler's createClients does.
+            event_client = RestClient(creds, qps=50, burst=100, user_agent="kube-scheduler/kubemark")
+            self._clients += [client, event_client]
+            self.scheduler = Scheduler(client, event_client=event_client, metrics_host=self.config.host, metrics_port=0)
             await self.scheduler.start()
             self.component_metrics["scheduler"] = f"http://{self.config.host}:{self.scheduler.metrics_port}/metrics"
 

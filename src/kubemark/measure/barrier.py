@@ -4,12 +4,16 @@ Objects (e.g. Deployments matching a label selector) are tracked from `start`; `
 object has `spec.replicas` Running, non-terminating pods matching its selector in its namespace, and every object
 deleted since `start` has no pods left. On timeout the error lists the stuck objects and, for their pods that are
 not Running, the phase and the last condition's reason and message: the answer to "which pods, and why".
+
+Pods are kept in buckets by namespace and exact label set (`PodGroups`, updated from the pods watch), so a
+re-check matches each object's selector once per bucket (and remembers the answer) instead of once per pod:
+tens of thousands of pods and a thousand objects must not make the player, which shares its event loop with
+the hollow nodes, spend a core re-checking the barrier.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +23,8 @@ from kubemark.measure.watch import ObjectWatch
 Obj = dict[str, Any]
 
 MAX_LISTED_PODS = 20
+# A busy pods watch wakes the barrier hundreds of times a second; re-checking at most this often is plenty.
+RECHECK_INTERVAL = 0.2
 
 
 class BarrierTimeout(Exception):
@@ -29,7 +35,7 @@ class BarrierTimeout(Exception):
 class _Tracked:
     namespace: str
     name: str
-    selector: Selector
+    selector: Any  # the object's spec.selector, as written
 
 
 def _running(pod: Obj) -> bool:
@@ -61,6 +67,85 @@ def describe_pod(pod: Obj) -> str:
     return f"{meta.get('namespace')}/{meta.get('name')} [{phase}, {where}] {_last_condition(pod)}"
 
 
+class _Group:
+    """Pods of one namespace sharing one exact label set, with how many of them are Running."""
+
+    __slots__ = ("pods", "running")
+
+    def __init__(self) -> None:
+        self.pods: dict[str, Obj] = {}
+        self.running = 0
+
+
+def _pod_key(pod: Obj) -> str:
+    meta = pod.get("metadata") or {}
+    return str(meta.get("uid") or meta.get("name") or "")
+
+
+class PodGroups:
+    """Pods by namespace and label set, kept current from a pods ObjectWatch (a WatchSubscriber)."""
+
+    def __init__(self, pods: Iterable[Obj] = ()) -> None:
+        self._by_ns: dict[str, dict[frozenset[tuple[str, str]], _Group]] = {}
+        self._generation: dict[str, int] = {}  # namespace -> bumped whenever a label set appears or vanishes
+        self._matches: dict[str, tuple[Any, int, list[_Group]]] = {}  # object key -> (selector, generation, groups)
+        for pod in pods:
+            self._add(pod)
+
+    @staticmethod
+    def _where(pod: Obj) -> tuple[str, frozenset[tuple[str, str]]]:
+        meta = pod.get("metadata") or {}
+        return str(meta.get("namespace", "")), frozenset((meta.get("labels") or {}).items())
+
+    def _add(self, pod: Obj) -> None:
+        namespace, labels = self._where(pod)
+        groups = self._by_ns.setdefault(namespace, {})
+        group = groups.get(labels)
+        if group is None:
+            group = groups[labels] = _Group()
+            self._generation[namespace] = self._generation.get(namespace, 0) + 1
+        key = _pod_key(pod)
+        previous = group.pods.get(key)
+        if previous is not None and _running(previous):
+            group.running -= 1
+        group.pods[key] = pod
+        if _running(pod):
+            group.running += 1
+
+    def _remove(self, pod: Obj) -> None:
+        namespace, labels = self._where(pod)
+        groups = self._by_ns.get(namespace) or {}
+        group = groups.get(labels)
+        if group is None:
+            return
+        previous = group.pods.pop(_pod_key(pod), None)
+        if previous is not None and _running(previous):
+            group.running -= 1
+        if not group.pods:
+            del groups[labels]
+            self._generation[namespace] = self._generation.get(namespace, 0) + 1
+
+    def on_event(self, kind: str, old: Obj | None, new: Obj, received: float) -> None:
+        if kind == "DELETED":
+            self._remove(new)
+            return
+        if old is not None and self._where(old) != self._where(new):
+            self._remove(old)
+        self._add(new)
+
+    def matching(self, key: str, namespace: str, selector_spec: Any, selector: Callable[[], Selector]) -> list[_Group]:
+        """The buckets of `namespace` whose labels the object `key`'s selector matches (cached until the
+        namespace's label sets or the selector change)."""
+        generation = self._generation.get(namespace, 0)
+        cached = self._matches.get(key)
+        if cached is not None and cached[0] == selector_spec and cached[1] == generation:
+            return cached[2]
+        sel = selector()
+        found = [g for labels, g in (self._by_ns.get(namespace) or {}).items() if sel.matches(dict(labels))]
+        self._matches[key] = (selector_spec, generation, found)
+        return found
+
+
 def revision_of(obj: Obj) -> int:
     """An object's resourceVersion as a number (etcd revisions); 0 when it is not one."""
     value = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
@@ -89,6 +174,7 @@ class ControlledPodsBarrier:
         self.lister = lister
         self._deleted: dict[str, _Tracked] = {}
         self._expected: dict[str, int] = {}  # namespace/name -> resourceVersion the watch must have reached
+        self._groups: PodGroups | None = None
 
     def _wanted(self, obj: Obj) -> bool:
         meta = obj.get("metadata") or {}
@@ -103,9 +189,15 @@ class ControlledPodsBarrier:
 
     def start(self) -> None:
         self.objects.subscribe(self)
+        # Listing and subscribing in one synchronous step: no pod event can fall between them.
+        self._groups = PodGroups(self.pods.list())
+        self.pods.subscribe(self._groups)
 
     def stop(self) -> None:
         self.objects.unsubscribe(self)
+        if self._groups is not None:
+            self.pods.unsubscribe(self._groups)
+            self._groups = None
 
     @staticmethod
     def _track(obj: Obj) -> _Tracked:
@@ -113,22 +205,21 @@ class ControlledPodsBarrier:
         return _Tracked(
             str(meta.get("namespace", "")),
             str(meta.get("name", "")),
-            selector_from_label_selector((obj.get("spec") or {}).get("selector")),
+            (obj.get("spec") or {}).get("selector"),
         )
 
     @staticmethod
-    def _pods_of(tracked: _Tracked, by_namespace: dict[str, list[Obj]]) -> list[Obj]:
-        return [
-            p
-            for p in by_namespace.get(tracked.namespace, ())
-            if tracked.selector.matches((p.get("metadata") or {}).get("labels"))
-        ]
+    def _groups_of(tracked: _Tracked, groups: PodGroups) -> list[_Group]:
+        return groups.matching(
+            f"{tracked.namespace}/{tracked.name}",
+            tracked.namespace,
+            tracked.selector,
+            lambda: selector_from_label_selector(tracked.selector),
+        )
 
     def problems(self) -> list[tuple[str, list[Obj]]]:
         """(what is wrong, the pods concerned) per unsatisfied object; empty when the barrier holds."""
-        pods: dict[str, list[Obj]] = defaultdict(list)
-        for pod in self.pods.list():
-            pods[str((pod.get("metadata") or {}).get("namespace", ""))].append(pod)
+        groups = self._groups if self._groups is not None else PodGroups(self.pods.list())
         out: list[tuple[str, list[Obj]]] = []
         live: set[str] = set()
         seen: dict[str, int] = {}
@@ -140,15 +231,16 @@ class ControlledPodsBarrier:
             live.add(key)
             seen[key] = revision_of(obj)
             want = int((obj.get("spec") or {}).get("replicas", 1) or 0)
-            mine = self._pods_of(tracked, pods)
-            running = sum(1 for p in mine if _running(p))
-            if running != want or len(mine) != want:
+            mine = self._groups_of(tracked, groups)
+            running = sum(g.running for g in mine)
+            total = sum(len(g.pods) for g in mine)
+            if running != want or total != want:
                 kind = obj.get("kind") or "object"
                 out.append(
                     (
                         f"{kind} {tracked.namespace}/{tracked.name}: {running} of {want} pods Running "
-                        f"({len(mine)} pods exist)",
-                        [p for p in mine if not _running(p)],
+                        f"({total} pods exist)",
+                        [p for g in mine for p in g.pods.values() if not _running(p)],
                     )
                 )
         for key, revision in self._expected.items():
@@ -157,7 +249,7 @@ class ControlledPodsBarrier:
         for key, tracked in self._deleted.items():
             if key in live:
                 continue
-            left = self._pods_of(tracked, pods)
+            left = [p for g in self._groups_of(tracked, groups) for p in g.pods.values()]
             if left:
                 out.append((f"deleted {key}: {len(left)} pods still exist", left))
         return out
@@ -173,7 +265,7 @@ class ControlledPodsBarrier:
                 if self._wanted(o)
             }
         # The pods watch is the busy one; its wake-ups (and wait_until's 1 s re-check) also cover object events.
-        if not await self.pods.wait_until(lambda: not self.problems(), timeout):
+        if not await self.pods.wait_until(lambda: not self.problems(), timeout, min_interval=RECHECK_INTERVAL):
             raise BarrierTimeout(self.report(timeout))
 
     def report(self, timeout: float) -> str:

@@ -73,14 +73,26 @@ class ObjectWatch:
     def _deleted(self, obj: Obj) -> None:
         self._emit("DELETED", obj, obj)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:  # noqa: ASYNC109
-        """Re-check `predicate` after every event until it holds (True) or `timeout` passes (False)."""
+    async def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float,  # noqa: ASYNC109
+        *,
+        min_interval: float = 0.0,
+    ) -> bool:
+        """Re-check `predicate` after events until it holds (True) or `timeout` passes (False); with
+        `min_interval`, events are coalesced so an expensive predicate runs at most that often."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not predicate():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
+            if min_interval > 0:
+                await asyncio.sleep(min(min_interval, remaining))
+                if self._changed.is_set():
+                    self._changed.clear()
+                    continue
             self._changed.clear()
             # Re-check at least every second: a quiet watch must still honour the deadline. asyncio.timeout, not
             # wait_for: on 3.11 wait_for can swallow a cancellation racing with the event (Ctrl-C would be lost).

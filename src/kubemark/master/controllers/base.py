@@ -62,6 +62,17 @@ def namespace_of(obj: Obj) -> str | None:
     return (obj.get("metadata") or {}).get("namespace")
 
 
+def controller_uid_key(obj: Obj) -> str:
+    """Index value: the controller's UID, or `orphan/<namespace>` for objects without a controller
+    (upstream's PodControllerUIDIndex with its orphan key), so an owner's sync reads only its own objects and
+    the orphans it might adopt instead of its whole namespace."""
+    md = obj.get("metadata") or {}
+    for ref in md.get("ownerReferences") or ():
+        if ref.get("controller"):
+            return str(ref.get("uid") or "")
+    return f"orphan/{md.get('namespace') or ''}"
+
+
 def pod_node_name(obj: Obj) -> str | None:
     return (obj.get("spec") or {}).get("nodeName") or None
 
@@ -103,6 +114,10 @@ class SharedInformers:
 
     def by_namespace(self, group: str, version: str, plural: str) -> Index:
         return self.index(group, version, plural, "namespace", namespace_of)
+
+    def by_controller(self, group: str, version: str, plural: str) -> Index:
+        """Objects by controller UID; orphans under `orphan/<namespace>` (see controller_uid_key)."""
+        return self.index(group, version, plural, "controller-uid", controller_uid_key)
 
     def start(self) -> None:
         for path, informer in self._informers.items():

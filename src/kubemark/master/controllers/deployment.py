@@ -140,7 +140,7 @@ class DeploymentController(Controller):
         self.rss = self.use("apps", "v1", "replicasets")
         self.rss_by_ns = informers.by_namespace("apps", "v1", "replicasets")
         self.pods = self.use("", "v1", "pods")
-        self.pods_by_ns = informers.by_namespace("", "v1", "pods")
+        self.pods_by_controller = informers.by_controller("", "v1", "pods")
         self.deployments.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
         self.rss.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(on_delete=self._pod_deleted)
@@ -635,12 +635,10 @@ class DeploymentController(Controller):
         old_uids = {uid_of(rs) for rs in old_rss}
         if new_rs is not None:
             old_uids.discard(uid_of(new_rs))
-        for pod in self.pods_by_ns.get(meta(d).get("namespace") or ""):
-            ref = controller_ref(pod)
-            if ref is None or ref.get("uid") not in old_uids:
-                continue
-            if pod_phase(pod) not in ("Failed", "Succeeded"):
-                return True
+        for uid in old_uids:
+            for pod in self.pods_by_controller.get(uid):
+                if pod_phase(pod) not in ("Failed", "Succeeded"):
+                    return True
         return False
 
     async def _cleanup(self, d: Obj, old_rss: list[Obj]) -> None:

@@ -182,7 +182,7 @@ class ReplicaSetController(Controller):
         self.owners = self.use(kind.group, kind.version, kind.plural)
         self.owners_by_ns = informers.by_namespace(kind.group, kind.version, kind.plural)
         self.pods = self.use("", "v1", "pods")
-        self.pods_by_ns = informers.by_namespace("", "v1", "pods")
+        self.pods_by_controller = informers.by_controller("", "v1", "pods")
         self.owners.add_handler(self.enqueue, self._owner_updated, self._owner_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -291,7 +291,9 @@ class ReplicaSetController(Controller):
                 raise
             return uid_of(fresh) == uid_of(owner) and not is_deleting(fresh)
 
-        candidates = [p for p in self.pods_by_ns.get(namespace) if is_active_pod(p)]
+        # Its own pods and the namespace's orphans: pods of other controllers are skipped by claim anyway.
+        own = self.pods_by_controller.get(uid_of(owner)) + self.pods_by_controller.get(f"orphan/{namespace}")
+        candidates = [p for p in own if is_active_pod(p)]
         pods = await claim(
             self.client,
             owner,

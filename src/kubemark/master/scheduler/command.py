@@ -31,9 +31,16 @@ async def run_scheduler(
     """Run a scheduler against the cluster of `kubeconfig` (in-cluster config when None) until `stop` is set
     or the task is cancelled."""
     creds = load_kubeconfig(kubeconfig, context) if kubeconfig else load_in_cluster()
-    async with RestClient(creds, qps=qps, burst=burst, user_agent=f"kubemark-scheduler/{name}") as client:
+    user_agent = f"kubemark-scheduler/{name}"
+    # Events get a client and rate limit of their own (kube-scheduler's createClients), so they never take
+    # bindings' share of the QPS.
+    async with (
+        RestClient(creds, qps=qps, burst=burst, user_agent=user_agent) as client,
+        RestClient(creds, qps=qps, burst=burst, user_agent=user_agent) as event_client,
+    ):
         scheduler = Scheduler(
             client,
+            event_client=event_client,
             name=name,
             percentage_of_nodes_to_score=percentage_of_nodes_to_score,
             bind_concurrency=bind_concurrency,
