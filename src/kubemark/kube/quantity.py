@@ -5,6 +5,7 @@ Upstream keeps arbitrary precision too; `to_milli`/`to_int` round up like MilliV
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal
@@ -50,6 +51,13 @@ def parse_quantity(text: str | int | float) -> Fraction:
         return Fraction(Decimal(repr(text)))
     if not isinstance(text, str):
         raise QuantityError(f"not a quantity: {text!r}")
+    return _parse_text(text)
+
+
+# Hot in the hollow kubelet's admission and the scheduler (every pod's requests, a handful of distinct strings);
+# Fractions are immutable, so sharing them is safe.
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Fraction:
     if not text:
         raise QuantityError("quantities must not be empty")
     m = _QUANTITY_RE.fullmatch(text)
