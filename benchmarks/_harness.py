@@ -249,16 +249,30 @@ class Master:
     creds: ClusterCredentials
     storage: str
     insecure_http: bool
+    apiserver_workers: int = 1
     output: collections.deque[bytes] = field(default_factory=lambda: collections.deque(maxlen=40))
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    def _children(self) -> dict[str, int]:
+        """etcd and the extra API server processes (`--apiserver-workers`) by name."""
+        out: dict[str, int] = {}
+        for pid in child_pids(self.proc.pid):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if Path(argv[0].decode()).name == "etcd":
+                out["etcd"] = pid
+            elif b"apiserver-worker" in argv:
+                out[f"apiserver-{len(out)}"] = pid
+        return out
+
     @property
     def etcd_pid(self) -> int | None:
-        kids = child_pids(self.proc.pid)
-        return kids[0] if kids else None
+        return self._children().get("etcd")
 
     @property
     def etcd_endpoint(self) -> str:
@@ -268,8 +282,7 @@ class Master:
     def pids(self, include_self: bool = True) -> dict[str, int]:
         out = {"client": os.getpid()} if include_self else {}
         out["apiserver"] = self.pid
-        if self.etcd_pid is not None:
-            out["etcd"] = self.etcd_pid
+        out.update(self._children())
         return out
 
     def died(self) -> dict[str, Any] | None:
@@ -279,7 +292,12 @@ class Master:
         return {"returncode": self.proc.returncode, "output_tail": b"".join(self.output).decode(errors="replace")}
 
     def describe(self) -> dict[str, Any]:
-        return {"storage": self.storage, "tls": not self.insecure_http, "process": "separate"}
+        return {
+            "storage": self.storage,
+            "tls": not self.insecure_http,
+            "process": "separate",
+            "apiserver_processes": self.apiserver_workers,
+        }
 
 
 @contextlib.asynccontextmanager
@@ -290,6 +308,7 @@ async def running_master(
     unsafe_no_fsync: bool = False,
     ready_timeout: float = 90.0,
     components: bool = True,
+    apiserver_workers: int = 1,
 ) -> AsyncIterator[Master]:
     """Start the master in a child process on a free loopback port, yield it, then SIGTERM it."""
     data_dir = Path(tempfile.mkdtemp(prefix="kubemark-bench-"))
@@ -301,6 +320,8 @@ async def running_master(
         cmd.append("--unsafe-no-fsync")
     if not components:
         cmd += ["--no-scheduler", "--no-controllers"]
+    if apiserver_workers > 1:
+        cmd += ["--apiserver-workers", str(apiserver_workers)]
     proc = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
     )
@@ -309,7 +330,7 @@ async def running_master(
     try:
         url = await asyncio.wait_for(_read_ready(proc.stdout), ready_timeout)
         creds = load_kubeconfig(str(data_dir / "admin.kubeconfig"))
-        master = Master(proc, url, data_dir, creds, storage, insecure_http)
+        master = Master(proc, url, data_dir, creds, storage, insecure_http, apiserver_workers)
         # Keep reading its output so a chatty master never blocks on a full pipe; keep the tail.
         drain = asyncio.create_task(_drain(proc.stdout, master.output))
         yield master

@@ -191,6 +191,7 @@ async def sweep(args: argparse.Namespace) -> None:
         insecure_http=args.insecure_http,
         unsafe_no_fsync=args.unsafe_no_fsync,
         components=not args.no_components,
+        apiserver_workers=args.apiserver_workers,
     ) as master:
         admin = new_client(master.creds)
         await ensure_namespace(admin, NAMESPACE)
@@ -240,6 +241,7 @@ async def nodes_scenario(args: argparse.Namespace) -> None:
         insecure_http=args.insecure_http,
         unsafe_no_fsync=args.unsafe_no_fsync,
         components=not args.no_components,
+        apiserver_workers=args.apiserver_workers,
     ) as master:
         lease_clients = [new_client(master.creds) for _ in range(n)]
         watch_clients = [new_client(master.creds) for _ in range(n)]
@@ -441,6 +443,9 @@ def main() -> None:
     parser.add_argument("--storage", choices=["etcd", "memory"], default="etcd")
     parser.add_argument("--insecure-http", action="store_true")
     parser.add_argument("--unsafe-no-fsync", action="store_true", help="etcd without fsync")
+    parser.add_argument(
+        "--apiserver-workers", type=int, default=1, help="API server processes on the one port (etcd only)"
+    )
     parser.add_argument(
         "--no-components", action="store_true", help="master without scheduler and controllers (API server alone)"
     )

@@ -80,12 +80,23 @@ def master_start(
     ] = False,
     scheduler: Annotated[bool, typer.Option(help="Run the scheduler.")] = True,
     controllers: Annotated[bool, typer.Option(help="Run the controller manager.")] = True,
+    apiserver_workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="API server processes sharing the port (one event loop per core); etcd storage only."
+        ),
+    ] = 1,
 ) -> None:
     """Run the embedded master (API server, scheduler, controllers) in the foreground until SIGINT/SIGTERM."""
     from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
 
     if insecure_http and host not in ("127.0.0.1", "localhost", "::1"):
         raise typer.BadParameter("plain HTTP is only allowed on a loopback address", param_hint="--insecure-http")
+    if apiserver_workers > 1 and storage is not StorageKind.etcd:
+        raise typer.BadParameter(
+            "several API server processes need etcd storage (memory storage lives in one process)",
+            param_hint="--apiserver-workers",
+        )
     config = ControlPlaneConfig(
         data_dir=data_dir.expanduser(),
         storage=storage.value,
@@ -97,6 +108,7 @@ def master_start(
         scheduler=scheduler,
         controllers=controllers,
         component_processes=True,  # as the real control plane: each component its own process (and core)
+        apiserver_workers=apiserver_workers,
     )
 
     async def serve() -> None:
@@ -129,6 +141,52 @@ async def _until_signalled(component: Any) -> None:
     stop.set()
     signal_task.cancel()
     await task
+
+
+@master_app.command("apiserver-worker", hidden=True)
+def master_apiserver_worker(
+    data_dir: Annotated[Path, typer.Option(help="The primary's data dir (PKI, admin token).")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The primary's port (shared, SO_REUSEPORT).")],
+    etcd_endpoint: Annotated[str, typer.Option(help="The primary's etcd (host:port).")],
+    worker_index: Annotated[int, typer.Option(min=1, help="This process's index among the API server processes.")],
+    peer_metrics: Annotated[list[str], typer.Option(help="Private /metrics URL of every API server process.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    insecure_http: Annotated[bool, typer.Option(help="Plain HTTP, as the primary.")] = False,
+    max_requests_inflight: Annotated[int, typer.Option(min=1)] = 400,
+    max_mutating_requests_inflight: Annotated[int, typer.Option(min=1)] = 200,
+) -> None:
+    """One more API server process of `kubemark master start --apiserver-workers N` (started by it)."""
+    from kubemark.master.child_process import exit_with_parent
+
+    exit_with_parent()
+    from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
+
+    if worker_index >= len(peer_metrics):
+        raise typer.BadParameter(f"no --peer-metrics URL for index {worker_index}", param_hint="--worker-index")
+    config = ControlPlaneConfig(
+        data_dir=data_dir,
+        storage="etcd",
+        host=host,
+        port=port,
+        insecure_http=insecure_http,
+        max_requests_inflight=max_requests_inflight,
+        max_mutating_requests_inflight=max_mutating_requests_inflight,
+        scheduler=False,
+        controllers=False,
+        etcd_endpoint=etcd_endpoint,
+        worker_index=worker_index,
+        peer_metrics=tuple(peer_metrics),
+    )
+
+    async def serve() -> None:
+        plane = ControlPlane(config)
+        await plane.start()
+        try:
+            await wait_for_shutdown_signal()
+        finally:
+            await plane.stop()
+
+    run_async(serve())
 
 
 @master_app.command("scheduler")

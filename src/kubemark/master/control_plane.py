@@ -55,6 +55,14 @@ class ControlPlaneConfig:
     # Scheduler and controller manager as child processes (`kubemark master scheduler|controllers`), each with
     # its own event loop and core, as the real components run; False: in this process (tests, small runs).
     component_processes: bool = False
+    # API server processes serving one port (SO_REUSEPORT) over one etcd, "one event loop per core"; etcd only.
+    # This process is the primary (etcd, compaction, components); the others are `master apiserver-worker`.
+    apiserver_workers: int = 1
+    # Set for a worker: the etcd to use, its index among the API server processes, and the private /metrics
+    # URLs of all of them (its own at worker_index), which every process merges into its public /metrics.
+    etcd_endpoint: str | None = None
+    worker_index: int = 0
+    peer_metrics: tuple[str, ...] = ()
 
 
 class ControlPlane:
@@ -71,6 +79,7 @@ class ControlPlane:
         self._clients: list[RestClient] = []
         self._endpoints: list[MetricsEndpoint] = []
         self.processes: list[ComponentProcess] = []
+        self.workers: list[ComponentProcess] = []
         # component -> URL of its /metrics (the API server's own is at <url>/metrics)
         self.component_metrics: dict[str, str] = {}
 
@@ -88,8 +97,19 @@ class ControlPlane:
             raise RuntimeError("the control plane is not running")
         return self.apiserver.url
 
+    @property
+    def primary(self) -> bool:
+        return self.config.worker_index == 0
+
     async def start(self) -> None:
         cfg = self.config
+        if cfg.apiserver_workers > 1 and cfg.storage != "etcd":
+            raise ValueError("several API server processes need etcd storage (memory storage is per process)")
+        port, peers = cfg.port, cfg.peer_metrics
+        if self.primary and cfg.apiserver_workers > 1:
+            # The workers must bind the same port and find each other's metrics: choose them all up front.
+            port = port or free_port(cfg.host)
+            peers = tuple(f"http://127.0.0.1:{free_port()}/metrics" for _ in range(cfg.apiserver_workers))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         limiter = InflightLimiter(cfg.max_requests_inflight, cfg.max_mutating_requests_inflight, metrics=self.metrics)
         ssl_context = None
@@ -107,25 +127,57 @@ class ControlPlane:
                 storage=cfg.storage,
                 data_dir=self.data_dir / "etcd",
                 host=cfg.host,
-                port=cfg.port,
+                port=port,
                 etcd_binary=cfg.etcd_binary,
                 unsafe_no_fsync=cfg.unsafe_no_fsync,
+                etcd_endpoint=cfg.etcd_endpoint,
                 ssl_context=ssl_context,
                 middlewares=filters,
-                extra_routes=[metrics_route(self.metrics)],
+                extra_routes=[
+                    metrics_route(self.metrics, peers=[u for i, u in enumerate(peers) if i != cfg.worker_index])
+                ],
                 metrics=self.metrics,
                 object_authorizer=authorizer.authorize_object if authorizer is not None else None,
                 compaction_interval=cfg.compaction_interval,
+                reuse_port=len(peers) > 1,
+                primary=self.primary,
+                worker_index=cfg.worker_index,
+                worker_count=max(1, len(peers)),
             )
         )
         await self.apiserver.start()
-        self._write_admin_kubeconfig()
         try:
+            if len(peers) > 1:
+                # This process's own metrics, for the others to merge (plain HTTP on loopback, a private port).
+                own = int(peers[cfg.worker_index].rsplit(":", 1)[1].split("/", 1)[0])
+                endpoint = MetricsEndpoint(lambda: self.metrics.render()[0], "127.0.0.1", own, name="apiserver")
+                await endpoint.start()
+                self._endpoints.append(endpoint)
+            if not self.primary:
+                return
+            self._write_admin_kubeconfig()
+            await self._start_workers(peers)
             await self._start_components()
         except BaseException:
             await self.stop()
             raise
         log.info("control plane ready at %s; kubeconfig %s", self.url, self.kubeconfig_path)
+
+    async def _start_workers(self, peers: tuple[str, ...]) -> None:
+        """The other API server processes (`kubemark master apiserver-worker`), on this one's port and etcd."""
+        cfg = self.config
+        assert self.apiserver is not None
+        for index in range(1, len(peers)):
+            args = ["master", "apiserver-worker", "--data-dir", str(self.data_dir), "--host", cfg.host]
+            args += ["--port", str(self.apiserver.port), "--etcd-endpoint", str(self.apiserver.etcd_endpoint)]
+            args += ["--worker-index", str(index), *(f"--peer-metrics={url}" for url in peers)]
+            args += ["--max-requests-inflight", str(cfg.max_requests_inflight)]
+            args += ["--max-mutating-requests-inflight", str(cfg.max_mutating_requests_inflight)]
+            if cfg.insecure_http:
+                args.append("--insecure-http")
+            name = f"apiserver-{index}"
+            self.workers.append(ComponentProcess(name, args, peers[index], self.data_dir / f"{name}.log"))
+        await asyncio.gather(*(w.start() for w in self.workers))
 
     async def _start_components(self) -> None:
         """Scheduler and controllers, each with its own client of the public API, as the real ones run."""
@@ -188,6 +240,8 @@ class ControlPlane:
         for process in reversed(self.processes):
             await process.stop()
         self.processes.clear()
+        await asyncio.gather(*(w.stop() for w in self.workers))
+        self.workers.clear()
         for endpoint in self._endpoints:
             await endpoint.stop()
         self._endpoints.clear()

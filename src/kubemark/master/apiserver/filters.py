@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from kubemark import codec
@@ -26,6 +27,7 @@ from kubemark.master.apiserver.auth import Authenticator, Authorizer, is_public_
 from kubemark.master.apiserver.errors import StatusError
 from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
+from kubemark.master.apiserver.metrics_merge import merge_texts
 from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, RequestInfo, UserInfo, parse_request_info
 
 log = logging.getLogger(__name__)
@@ -194,11 +196,24 @@ def build_filters(
     return chain
 
 
-def metrics_route(metrics: APIServerMetrics) -> web.RouteDef:
-    """GET /metrics in the Prometheus text format (authorized like any other path: admins only)."""
+def metrics_route(metrics: APIServerMetrics, peers: Sequence[str] = ()) -> web.RouteDef:
+    """GET /metrics in the Prometheus text format (authorized like any other path: admins only). With `peers`
+    (the private /metrics of the other processes of this API server), the answer covers all of them."""
 
     async def serve_metrics(request: web.Request) -> web.Response:
         body, content_type = metrics.render()
+        if peers:
+            texts = [body.decode()]
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                for url in peers:
+                    try:
+                        async with session.get(url) as resp:
+                            resp.raise_for_status()
+                            texts.append(await resp.text())
+                    except (aiohttp.ClientError, TimeoutError) as exc:
+                        # A partial sum would under-count silently; say which process is missing instead.
+                        raise errors.service_unavailable(f"metrics of API server process {url}: {exc}") from exc
+            body = merge_texts(texts)
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     return web.get("/metrics", serve_metrics)

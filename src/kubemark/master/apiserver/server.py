@@ -64,6 +64,13 @@ class APIServerConfig:
     storage_count_interval: float = 60.0  # seconds between apiserver_storage_objects updates (with metrics)
     shutdown_timeout: float = 5.0
     resources: Sequence[ResourceType] = field(default_factory=lambda: RESOURCES)
+    # Several API server processes on one port (SO_REUSEPORT, the kernel spreads connections) over one etcd:
+    # only the primary compacts and creates the default namespaces.
+    reuse_port: bool = False
+    primary: bool = True
+    # This process's share of automatically allocated values (service IPs, node ports) among `worker_count`.
+    worker_index: int = 0
+    worker_count: int = 1
 
 
 def _pod_node_name(obj: dict[str, Any]) -> str | None:
@@ -104,7 +111,15 @@ class APIServer:
         self._runner: web.AppRunner | None = None
         self._compactor: asyncio.Task[None] | None = None
         self._counter: asyncio.Task[None] | None = None
+        self._followers: list[asyncio.Task[None]] = []
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def etcd_endpoint(self) -> str | None:
+        """The etcd this server talks to (the one it started, or the configured one)."""
+        if self.etcd is not None:
+            return str(self.etcd.endpoint)
+        return self.config.etcd_endpoint
 
     @property
     def url(self) -> str:
@@ -198,10 +213,14 @@ class APIServer:
                     freshness_timeout=cfg.freshness_timeout,
                 )
             for store in self.stores.values():
+                if cfg.worker_count > 1 and hasattr(store.strategy, "partition"):
+                    store.strategy.partition(cfg.worker_index, cfg.worker_count)
                 warm_up = getattr(store.strategy, "warm_up", None)
                 if warm_up is not None:
                     await warm_up(storage)
-            if ns_store is not None:
+                if cfg.worker_count > 1 and hasattr(store.strategy, "observe") and store.cache is not None:
+                    self._followers.append(asyncio.create_task(self._follow(store)))
+            if ns_store is not None and cfg.primary:
                 await self._ensure_namespaces(ns_store)
             self.app = create_app(
                 self.stores.values(),
@@ -226,12 +245,13 @@ class APIServer:
                 cfg.port,
                 ssl_context=cfg.ssl_context,
                 reuse_address=True,
+                reuse_port=cfg.reuse_port or None,
                 backlog=LISTEN_BACKLOG,
             )
             await site.start()
             addresses = self._runner.addresses
             self.port = addresses[0][1] if addresses else cfg.port
-            if cfg.compaction_interval > 0:
+            if cfg.compaction_interval > 0 and cfg.primary:
                 self._compactor = asyncio.create_task(self._compact_loop(cfg.compaction_interval))
             if cfg.metrics is not None and cfg.storage_count_interval > 0:
                 self.record_object_counts()
@@ -240,6 +260,17 @@ class APIServer:
         except BaseException:
             await self.stop()
             raise
+
+    @staticmethod
+    async def _follow(store: ResourceStore) -> None:
+        """Feed every change of the store's objects, whichever process wrote it, to its strategy's `observe`."""
+        assert store.cache is not None
+        watcher = store.cache.watch(store.prefix)
+        try:
+            async for event in watcher:
+                store.strategy.observe(event.type, event.obj)  # type: ignore[attr-defined]
+        finally:
+            watcher.close()
 
     async def _ensure_namespaces(self, ns_store: ResourceStore) -> None:
         for name in DEFAULT_NAMESPACES:
@@ -292,12 +323,13 @@ class APIServer:
             self.record_object_counts()
 
     async def stop(self) -> None:
-        for task in (self._compactor, self._counter):
+        for task in (self._compactor, self._counter, *self._followers):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._compactor = self._counter = None
+        self._followers.clear()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -2,7 +2,8 @@
 
 In-memory, owned by the Service strategy: seeded from storage at start-up, reserved on create and released
 on delete. Allocation walks forward from the last allocated offset, so IPs are unique and spread out
-without a random generator.
+without a random generator. With several API server processes, each hands out only its own share of the
+range (`partition`), so their automatic allocations can never collide.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ class RangeAllocator:
         self.reserved = reserved
         self._used: set[int] = set()
         self._next = first
+        self._stride = 1
+        self._offset = 0
+
+    def partition(self, index: int, count: int) -> None:
+        """Hand out automatically only the values first + index, first + index + count, ..."""
+        if not 0 <= index < count:
+            raise ValueError(f"partition {index} of {count}")
+        self._stride, self._offset = count, index
+        self._next = self.first + index
 
     @property
     def size(self) -> int:
@@ -44,9 +54,12 @@ class RangeAllocator:
         self._used.add(value)
 
     def allocate_next(self) -> int:
-        for _ in range(self.size):
+        start = self.first + self._offset
+        for _ in range(-(-self.size // self._stride)):
             value = self._next
-            self._next = self.first if value >= self.last else value + 1
+            if value > self.last:  # a share beyond a tiny range
+                break
+            self._next = start if value + self._stride > self.last else value + self._stride
             if value not in self._used and value not in self.reserved:
                 self._used.add(value)
                 return value
@@ -82,6 +95,9 @@ class ClusterIPAllocator:
 
     def allocate_next(self) -> str:
         return str(ipaddress.IPv4Address(self._range.allocate_next()))
+
+    def partition(self, index: int, count: int) -> None:
+        self._range.partition(index, count)
 
     def release(self, ip: str) -> None:
         with contextlib.suppress(ValueError):

@@ -240,6 +240,18 @@ class ServiceStrategy(KindStrategy):
                 except AllocationError:
                     log.debug("stored node port %s not seeded", node_port)
 
+    def partition(self, index: int, count: int) -> None:
+        """One of `count` API server processes: allocate automatically from share `index` only."""
+        self.cluster_ips.partition(index, count)
+        self.node_ports.partition(index, count)
+
+    def observe(self, event_type: str, obj: Obj) -> None:
+        """A service written by any API server process (from the watch cache): mark what the others allocated
+        as taken here too. Releases are not followed: a late DELETED could free an address this process has
+        handed out again since; an address freed elsewhere merely stays unavailable here."""
+        if event_type in ("ADDED", "MODIFIED"):
+            self.seed(obj)
+
     async def warm_up(self, storage: Storage) -> None:
         start = ""
         prefix = self.rt.storage_prefix()
