@@ -118,3 +118,19 @@ def test_ctrl_c_tears_down_and_keeps_a_partial_report(tmp_path: Path) -> None:
     assert (out / "cluster" / "etcd").is_dir()
     leftovers = subprocess.run(["pgrep", "-f", f"etcd.*{tmp_path}"], capture_output=True, text=True).stdout
     assert leftovers == ""
+
+
+@pytest.mark.timeout(200)
+def test_api_run_on_two_api_server_processes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _kubemark(
+        "run", "--nodes", "2", "--test", "api", "--apiserver-workers", "2", "--out", str(out), "--no-progress"
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = codec.loads((out / "summary.json").read_bytes())
+    assert summary["verdicts"] and all(v["passed"] for v in summary["verdicts"])
+    with (out / "resource_usage.csv").open() as f:
+        components = {row["component"] for row in csv.DictReader(f)}
+    assert {"kube-apiserver", "etcd"} <= components
+    mixed = _kubemark("run", "--storage", "memory", "--apiserver-workers", "2", "--out", str(tmp_path / "m"))
+    assert mixed.returncode == 2 and "--apiserver-workers" in mixed.stderr

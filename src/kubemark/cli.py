@@ -339,6 +339,9 @@ def run(
     node_ramp: Annotated[
         float, typer.Option(min=0, help="Hollow nodes started per second (0: as fast as possible).")
     ] = 100.0,
+    apiserver_workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Embedded API server processes (one per core; etcd storage only).")
+    ] = 1,
     progress: Annotated[bool | None, typer.Option(help="Live display (default: when stderr is a terminal).")] = None,
 ) -> None:
     """Stand up a cluster of hollow nodes, load it, measure it against the SLOs and write a report."""
@@ -358,8 +361,14 @@ def run(
             storage=storage.value,
             node_config=node_config,
             node_ramp=node_ramp,
+            apiserver_workers=apiserver_workers,
             progress=progress,
         )
+        if apiserver_workers > 1 and (storage is not StorageKind.etcd or kubeconfig):
+            raise typer.BadParameter(
+                "several API server processes need the embedded master on etcd storage",
+                param_hint="--apiserver-workers",
+            )
         result = run_async(run_until_signal(options))
     except (ConfigError, KubeconfigError, NodeConfigError) as exc:
         typer.echo(f"kubemark: {exc}", err=True)

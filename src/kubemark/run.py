@@ -76,6 +76,7 @@ class RunOptions:
     # master and fail the node start-up SLO for reasons of our own making (Go kubemark's nodes come up at the
     # rate their ReplicationController creates them).
     node_ramp: float = 100.0
+    apiserver_workers: int = 1  # API server processes of the embedded master (etcd storage)
     progress: bool | None = None  # None: rich live display on a terminal, plain lines otherwise
     seed: int | None = None
 
@@ -115,7 +116,7 @@ def prepare(options: RunOptions, nodes: int) -> tuple[TestConfig, dict[str, Any]
 @dataclass
 class Cluster:
     admin: ClusterCredentials
-    pids: dict[str, int]
+    pids: dict[str, int | tuple[int, ...]]
     node_credentials: Any  # name -> ClusterCredentials
     embedded: bool
 
@@ -126,12 +127,14 @@ async def _embedded_cluster(options: RunOptions, data_dir: Path) -> AsyncIterato
     the hollow nodes and the player, and its resource usage is its own."""
     from kubemark.master.apiserver.pki import ClusterPKI
 
-    master = await _MasterProcess.start(data_dir, options.storage)
+    master = await _MasterProcess.start(data_dir, options.storage, options.apiserver_workers)
     try:
         admin = load_kubeconfig(data_dir / "admin.kubeconfig")
         pki = ClusterPKI.load_or_create(data_dir / "pki")
         # The master process is the API server; etcd, the scheduler and the controller manager are its children.
-        pids = {"kube-apiserver": master.pid, **_master_children(master.pid)}
+        children = _master_children(master.pid)
+        workers = children.pop("kube-apiserver", ())
+        pids: dict[str, int | tuple[int, ...]] = {"kube-apiserver": (master.pid, *workers), **children}
 
         def node_credentials(name: str) -> ClusterCredentials:
             # Each hollow node authenticates as system:node:<name>, as kubelets do (NodeRestriction applies).
@@ -151,12 +154,14 @@ class _MasterProcess:
     def __init__(self, proc: asyncio.subprocess.Process, log: list[str]) -> None:
         self.proc = proc
         self.pid = proc.pid
+        self._drain: asyncio.Task[None] | None = None
         self.log = log
 
     @classmethod
-    async def start(cls, data_dir: Path, storage: str) -> _MasterProcess:
+    async def start(cls, data_dir: Path, storage: str, apiserver_workers: int = 1) -> _MasterProcess:
         cmd = [sys.executable, "-m", "kubemark", "master", "start", "--data-dir", str(data_dir), "--port", "0"]
         cmd += ["--storage", storage, "--unsafe-no-fsync"]  # a throw-away cluster: etcd fsync is not what is measured
+        cmd += ["--apiserver-workers", str(apiserver_workers)]
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
         )
@@ -199,10 +204,11 @@ class _MasterProcess:
                 await drain
 
 
-def _master_children(pid: int) -> dict[str, int]:
+def _master_children(pid: int) -> dict[str, Any]:
     """The master's component processes by component name (for resource usage): etcd, kube-scheduler and
-    kube-controller-manager (`kubemark master scheduler|controllers` children)."""
-    found: dict[str, int] = {}
+    kube-controller-manager (`kubemark master scheduler|controllers` children), and under kube-apiserver the
+    tuple of its extra API server processes (`--apiserver-workers`)."""
+    found: dict[str, Any] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -215,6 +221,8 @@ def _master_children(pid: int) -> dict[str, int]:
             continue
         if Path(argv[0]).name == "etcd":
             found["etcd"] = int(entry.name)
+        elif "master" in argv and "apiserver-worker" in argv:
+            found["kube-apiserver"] = (*found.get("kube-apiserver", ()), int(entry.name))
         elif "master" in argv and "scheduler" in argv:
             found["kube-scheduler"] = int(entry.name)
         elif "master" in argv and "controllers" in argv:

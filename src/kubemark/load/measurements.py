@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -94,7 +94,7 @@ class MeasureContext:
     thresholds: SLOThresholds
     recorder: ApiCallRecorder
     namespace_prefix: str = ""
-    pids: Mapping[str, int] = field(default_factory=dict)
+    pids: Mapping[str, int | Sequence[int]] = field(default_factory=dict)
     latency_trusted: bool = True  # False when the clock check refuses latency SLIs
     skew_reason: str = ""
     watch_factory: Callable[[str], ObjectWatch] | None = None  # REST path -> started ObjectWatch
@@ -192,10 +192,10 @@ class MeasurementSet:
                 before = None
             self.running[m.identifier] = (before, len(ctx.recorder))
         elif m.method == "ResourceUsageSummary":
-            sampler = ProcessSampler(ctx.pids)
+            usage = ProcessSampler(ctx.pids)
             if ctx.pids:
-                sampler.start()
-            self.running[m.identifier] = sampler
+                usage.start()
+            self.running[m.identifier] = usage
         elif m.method == "Sleep":
             await asyncio.sleep(parse_duration(p.get("duration", 0)))
 

@@ -1,8 +1,9 @@
 """ResourceUsageSummary for local components: CPU (cores) and resident memory sampled from /proc.
 
-Each component is a PID on this machine (the embedded master's own process, etcd's child process). CPU is the
-delta of utime+stime over the delta of wall time between samples; memory is VmRSS. Only Linux /proc is read; a
-PID that vanished stops being sampled.
+Each component is a PID on this machine (the embedded master's own process, etcd's child process), or several
+(an API server run as several processes: their CPU and memory add up). CPU is the delta of utime+stime over the
+delta of wall time between samples; memory is VmRSS. Only Linux /proc is read; a component whose processes all
+vanished stops being sampled.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kubemark.report.model import UsageSample
@@ -38,17 +39,17 @@ def read_rss_bytes(pid: int, proc: Path = Path("/proc")) -> float:
 
 
 class ProcessSampler:
-    """Samples `components` ({name: pid}) every `interval` seconds until stopped."""
+    """Samples `components` ({name: pid or pids}) every `interval` seconds until stopped."""
 
     def __init__(
         self,
-        components: Mapping[str, int],
+        components: Mapping[str, int | Sequence[int]],
         *,
         interval: float = 1.0,
         clock: Callable[[], float] = time.time,
         proc: Path = Path("/proc"),
     ) -> None:
-        self.components = dict(components)
+        self.components = {name: (pid,) if isinstance(pid, int) else tuple(pid) for name, pid in components.items()}
         self.interval = interval
         self._clock = clock
         self._proc = proc
@@ -58,14 +59,24 @@ class ProcessSampler:
 
     def sample_once(self) -> None:
         now = self._clock()
-        for name, pid in list(self.components.items()):
-            try:
-                cpu = read_cpu_seconds(pid, self._proc)
-                rss = read_rss_bytes(pid, self._proc)
-            except (OSError, ValueError, IndexError):
-                log.debug("resource usage: %s (pid %d) is gone", name, pid)
-                del self.components[name]
-                continue
+        for name, pids in list(self.components.items()):
+            cpu = rss = 0.0
+            alive = []
+            for pid in pids:
+                try:
+                    cpu += read_cpu_seconds(pid, self._proc)
+                    rss += read_rss_bytes(pid, self._proc)
+                except (OSError, ValueError, IndexError):
+                    log.debug("resource usage: %s (pid %d) is gone", name, pid)
+                    continue
+                alive.append(pid)
+            if len(alive) < len(pids):
+                # One of several is gone: restart the CPU delta from the survivors (no negative jump).
+                self._last.pop(name, None)
+                if not alive:
+                    del self.components[name]
+                    continue
+                self.components[name] = tuple(alive)
             last = self._last.get(name)
             self._last[name] = (now, cpu)
             if last is not None and now > last[0]:
