@@ -32,7 +32,7 @@ from kubemark.load.builtin import builtin_test_path
 from kubemark.load.config import ConfigError, TestConfig, load_test_config
 from kubemark.load.measurements import MeasureContext, MeasurementSet, validate_measurements
 from kubemark.load.player import Player, PlayerError
-from kubemark.load.progress import RunProgress, Snapshot
+from kubemark.load.progress import PodCounts, RunProgress, Snapshot
 from kubemark.measure.api_responsiveness import ApiCallRecorder, server_perfdata
 from kubemark.measure.barrier import BarrierTimeout
 from kubemark.measure.clock import SkewCheck, probe_clock_skew
@@ -251,19 +251,13 @@ class _Run:
         self.verdicts: list[Verdict] = []
         self.node_tracker = NodeStartupTracker()
         self.pods: ObjectWatch | None = None
+        self.pod_counts = PodCounts()
         self.nodes: ObjectWatch | None = None
         self.skew: SkewCheck | None = None
         self.namespace_prefix = ""
 
     def snapshot(self) -> Snapshot:
-        created = scheduled = running = 0
-        if self.pods is not None:
-            for pod in self.pods.list():
-                if not str((pod.get("metadata") or {}).get("namespace", "")).startswith(self.namespace_prefix):
-                    continue
-                created += 1
-                scheduled += bool((pod.get("spec") or {}).get("nodeName"))
-                running += (pod.get("status") or {}).get("phase") == "Running"
+        created, scheduled, running = self.pod_counts.totals(self.namespace_prefix)
         now = time.time()
         recent = 0
         for call in reversed(self.recorder.calls):
@@ -320,6 +314,7 @@ async def run_test(options: RunOptions) -> RunResult:
             admin = RestClient(cluster.admin, qps=0, burst=1, user_agent="kubemark-run")
             stack.push_async_callback(admin.close)
             run.pods = ObjectWatch(admin, resource_path("", "v1", "pods"))
+            run.pods.subscribe(run.pod_counts)
             run.nodes = ObjectWatch(admin, resource_path("", "v1", "nodes"))
             run.nodes.subscribe(run.node_tracker)
             run.stage = "starting watches"
