@@ -82,8 +82,8 @@ _PUT, _DELETE = 0, 1  # mvccpb.Event.EventType
 
 
 # Events the hub keeps so that a cache subscribing a little late (its LIST finished after the hub moved on)
-# is replayed what it missed instead of re-listing.
-HUB_BUFFER = 50_000
+# is replayed what it missed instead of re-listing (values included, hence bounded: a few seconds of writes).
+HUB_BUFFER = 10_000
 
 
 class _Subscriber:
