@@ -187,3 +187,17 @@ async def test_partial_object_metadata_list(api: Rest) -> None:
         "metadata": body["items"][0]["metadata"],
     }
     assert body["items"][0]["metadata"]["name"] == "c"
+
+
+async def test_consistent_list_reads_storage_when_the_cache_cannot_catch_up(api: Rest) -> None:
+    s = api
+    await s.call("POST", CMS, configmap("a"))
+    cache = s.server.store("", "configmaps").cache
+    assert cache is not None
+    await cache.stop()  # the cache stops following storage: it stays behind from now on
+    code, _ = await s.call("POST", CMS, configmap("b"))
+    assert code == 201
+    _, stale = await s.call("GET", CMS, params={"resourceVersion": "0"})
+    assert names(stale) == ["a"]  # any-version reads come from the (lagging) cache
+    code, consistent = await s.call("GET", CMS)
+    assert code == 200 and names(consistent) == ["a", "b"]  # not 504: read from storage after the wait

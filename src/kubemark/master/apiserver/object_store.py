@@ -365,7 +365,14 @@ class ResourceStore:
             return await self._list_storage(prefix, sel.predicate, revision, opts.limit, prefix, False)
         if rv_text == "":
             fresh = await self._storage_call("get", self.storage.current_revision())
-            await self._wait_fresh(fresh)
+            try:
+                await self._wait_fresh(fresh)
+            except StatusError as exc:
+                if exc.code != 504:
+                    raise
+                # A cache too far behind (a busy server): read storage instead, as kube-apiserver's consistent
+                # list from cache falls back to etcd, rather than failing the request.
+                return await self._list_storage(prefix, sel.predicate, 0, opts.limit, prefix, False)
         elif rv_text != "0":
             await self._wait_fresh(_parse_rv(rv_text))
         cached, revision = self._cache_list(prefix, sel)
