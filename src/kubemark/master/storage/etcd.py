@@ -100,11 +100,16 @@ class _Subscriber:
 
     def offer(self, events: list[Event], position: int) -> None:
         mine = [e for e in events if e.kv.mod_revision >= self.start and e.kv.key.startswith(self.prefix)]
-        if not mine and self.queue and not self.queue[-1][0]:
-            self.queue[-1] = ([], position)  # coalesce progress-only entries
-        else:
+        if mine:
             self.queue.append((mine, position))
-        self.wake()
+            self.wake()
+        elif self.queue:
+            # Nothing of ours up to `position`: once the queued events are consumed, we are fresh there too.
+            self.queue[-1] = (self.queue[-1][0], position)
+        else:
+            # Progress alone does not wake the consumer (two dozen caches, hundreds of writes a second):
+            # it is taken with the next event, or at once when someone asks (`request_progress`).
+            self.queue.append(([], position))
 
     def fail(self, error: BaseException) -> None:
         self.error = error
@@ -444,7 +449,11 @@ class EtcdStorage(Storage):
     # --- watch ---------------------------------------------------------------------------------------------
 
     def request_progress(self) -> None:
-        """Nothing to ask for: the hub reports its position after every response (see `watch(progress=...)`)."""
+        """Have every hub subscriber take its pending progress now (the watch cache asks while a read waits)."""
+        if self._hub is not None:
+            for sub in self._hub.subscribers:
+                if sub.queue:
+                    sub.wake()
 
     async def watch(
         self, prefix: str, start_revision: int, *, progress: Callable[[int], None] | None = None
