@@ -24,8 +24,10 @@ import asyncio
 import collections
 import contextlib
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, MutableSequence
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -164,14 +166,62 @@ class _WatchHub:
         for sub in self.subscribers:
             sub.offer(events, self.position)
 
+    async def _stream(self, start: int) -> AsyncIterator[list[Event]]:
+        """The etcd watch read by a thread of its own, handed over in batches.
+
+        Read on the event loop, a gRPC stream yields one response per loop turn; with one stream for every
+        write and a busy loop that is far too slow, etcd then parks the watch as a slow watcher and replays it
+        from disk at great cost. The thread reads as fast as etcd sends and the loop takes everything that has
+        arrived at once.
+        """
+        loop = asyncio.get_running_loop()
+        lock = threading.Lock()
+        arrived: list[list[Event] | BaseException] = []
+        ready = asyncio.Event()
+        stop = threading.Event()
+        calls: list[Any] = []
+
+        def post(item: list[Event] | BaseException) -> None:  # in the reader thread
+            with lock:
+                first = not arrived
+                arrived.append(item)
+            if first:
+                loop.call_soon_threadsafe(ready.set)
+
+        reader = threading.Thread(
+            target=self.storage._blocking_watch, args=(start, post, stop, calls), name="etcd watch hub", daemon=True
+        )
+        reader.start()
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                with lock:
+                    items = arrived[:]
+                    arrived.clear()
+                events: list[Event] = []
+                for item in items:
+                    if isinstance(item, BaseException):
+                        if events:
+                            yield events
+                        raise item
+                    events.extend(item)
+                if events:
+                    yield events
+        finally:
+            stop.set()
+            for call in calls:
+                call.cancel()
+
     async def _run(self) -> None:
         storage = self.storage
         backoff = storage.watch_backoff
         while True:
             try:
-                async for events in storage._raw_watch("", self.position + 1):
-                    self._dispatch(events)
-                    backoff = storage.watch_backoff
+                async with contextlib.aclosing(self._stream(self.position + 1)) as stream:
+                    async for events in stream:
+                        self._dispatch(events)
+                        backoff = storage.watch_backoff
                 return
             except CompactedError as exc:
                 # Fell behind compaction: everyone re-lists; the hub restarts from the current revision.
@@ -499,6 +549,52 @@ class EtcdStorage(Storage):
             self._hub = _WatchHub(self, position)
             self._hub.start()
         return self._hub
+
+    def _blocking_watch(
+        self,
+        start_revision: int,
+        post: Callable[[EventBatch | BaseException], None],
+        stop: threading.Event,
+        calls: MutableSequence[Any],
+    ) -> None:
+        """In a thread: an etcd watch over this storage's whole keyspace from `start_revision` on a channel of
+        its own; each response's events go to `post`, and so does the error that ends it (none when stopped)."""
+        raw_prefix = self._raw_prefix
+        key = raw_prefix or b"\x00"
+        range_end = prefix_range_end(raw_prefix) if raw_prefix else b"\x00"
+        channel = grpc.insecure_channel(self.endpoint)
+
+        def requests() -> Iterator[WatchRequest]:
+            yield WatchRequest(
+                create_request=WatchCreateRequest(
+                    key=key, range_end=range_end, start_revision=start_revision, prev_kv=True
+                )
+            )
+            stop.wait()  # keep the request side open for the life of the stream
+
+        try:
+            call = WatchStub(channel).Watch(requests())
+            calls.append(call)
+            if stop.is_set():
+                return
+            for resp in call:
+                if resp.compact_revision > 0:
+                    self._compacted = max(self._compacted, int(resp.compact_revision))
+                    post(CompactedError(start_revision, int(resp.compact_revision)))
+                    return
+                if resp.canceled:
+                    post(StorageError(f"etcd cancelled the watch: {resp.cancel_reason}"))
+                    return
+                if resp.events:
+                    post([self._event_of(ev) for ev in resp.events])
+            if not stop.is_set():
+                post(UnavailableError("etcd ended the watch stream"))
+        except grpc.RpcError as exc:
+            if not stop.is_set():
+                post(UnavailableError(f"etcd watch broke: {exc}"))
+        finally:
+            stop.set()
+            channel.close()
 
     async def _raw_watch(self, prefix: str, start_revision: int) -> AsyncIterator[EventBatch]:
         """One etcd watch on `prefix` from `start_revision`, resumed across broken streams (never skipping)."""
