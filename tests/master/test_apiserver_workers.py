@@ -17,7 +17,7 @@ from kubemark.client.paths import resource_path
 from kubemark.client.watch import watch_stream
 from kubemark.master.apiserver.metrics_merge import merge_texts
 
-from .test_master_cli import Master, kubectl, wait_gone
+from .test_master_cli import Master, kubectl, master_children, wait_gone
 
 CONFIGMAPS = resource_path("", "v1", "configmaps", "default")
 SERVICES = resource_path("", "v1", "services", "default")
@@ -26,18 +26,7 @@ POSTS = re.compile(r'^apiserver_request_total\{[^}]*resource="configmaps"[^}]*ve
 
 def worker_processes(master_pid: int) -> dict[int, list[str]]:
     """pid -> argv of the master's `apiserver-worker` children."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().decode().split("\0")
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == master_pid and "apiserver-worker" in argv:
-            found[int(entry.name)] = argv
-    return found
+    return {pid: argv for pid, argv in master_children(master_pid).items() if "apiserver-worker" in argv}
 
 
 def posts(text: str) -> float:

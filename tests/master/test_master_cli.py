@@ -227,8 +227,8 @@ def test_insecure_http_only_on_loopback(tmp_path: Path) -> None:
     assert "loopback" in out.stderr
 
 
-def component_children(master_pid: int) -> dict[str, int]:
-    """`kubemark master scheduler|controllers` processes whose parent is the master."""
+def master_children(master_pid: int) -> dict[int, list[str]]:
+    """pid -> argv of the `kubemark master ...` processes whose parent is the master."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -239,10 +239,18 @@ def component_children(master_pid: int) -> dict[str, int]:
         except (OSError, ValueError, IndexError):
             continue
         if ppid == master_pid and "master" in argv:
-            for component in ("scheduler", "controllers"):
-                if component in argv:
-                    found[component] = int(entry.name)
+            found[int(entry.name)] = argv
     return found
+
+
+def component_children(master_pid: int) -> dict[str, int]:
+    """`kubemark master scheduler|controllers` processes whose parent is the master."""
+    return {
+        component: pid
+        for pid, argv in master_children(master_pid).items()
+        for component in ("scheduler", "controllers")
+        if component in argv
+    }
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
