@@ -278,6 +278,33 @@ async def test_pod_deletion_is_retried_past_the_clients_retry_budget() -> None:
         assert len(finals) == 3 and all(n == rejections + 1 for n in finals.values()), counter
 
 
+def throttle_pod_status(rejections: int, counter: Counter[str]) -> Any:
+    """A middleware answering the first `rejections` status PATCHes of each pod with 429."""
+
+    @web.middleware
+    async def throttle(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method == "PATCH" and request.path.endswith("/status") and "/pods/" in request.path:
+            counter[request.path] += 1
+            if counter[request.path] <= rejections:
+                status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests"}
+                return web.json_response({**status, "code": 429}, status=429, headers={"Retry-After": "0"})
+        return await handler(request)
+
+    return throttle
+
+
+async def test_pod_start_status_is_retried_past_every_retry_budget() -> None:
+    counter: Counter[str] = Counter()
+    # More than the client's 1 + 5 attempts times the 3 status writes the kubelet used to try before giving up
+    # (which left pods Pending for good in a 1,000-node density run).
+    rejections = 20
+    names = {"p-0", "p-1"}
+    # The set-up waits for both pods to be Running: that is the assertion.
+    async with pods_on_throttled_nodes(throttle_pod_status(rejections, counter), 2, "starting", names):
+        pass
+    assert all(counter[f"{PODS}/{name}/status"] > rejections for name in names), counter
+
+
 # -- (c) dropped connections -----------------------------------------------------------------------------
 
 

@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 NODES = resource_path("", "v1", "nodes")
 PODS = resource_path("", "v1", "pods")
 SERVICES = resource_path("", "v1", "services")
-_STATUS_WRITE_ATTEMPTS = 3
 _KILL_RETRY_CAP = 10.0  # seconds between attempts to finish a pod's deletion, at most
 _NODE_STATUS_UPDATE_RETRY = 5  # kubelet's nodeStatusUpdateRetry
 
@@ -419,26 +418,33 @@ class HollowKubelet:
         )
 
     async def _write_status(self, work: PodWork, new_status: dict[str, Any]) -> None:
-        backoff = Backoff(initial=0.2, factor=2.0, jitter=0.5, cap=5.0, rng=self._rng)
-        for attempt in range(_STATUS_WRITE_ATTEMPTS):
+        """PATCH the pod's status. Transient failures (429, 5xx, a dropped connection) are retried with backoff
+        until the write lands or the pod is gone, as kubelet's status manager keeps re-syncing a pod's status: an
+        overloaded API server must not leave a started pod Pending for good."""
+        backoff = Backoff(initial=0.2, factor=2.0, jitter=0.5, cap=_KILL_RETRY_CAP, rng=self._rng)
+        path = resource_path("", "v1", "pods", work.namespace, work.name, "status")
+        while True:
+            if work.gone:
+                raise PodGone(work.uid)
             patch = status_patch(work.pod, new_status)
             if patch is None:
                 return
-            path = resource_path("", "v1", "pods", work.namespace, work.name, "status")
             try:
                 updated = await self.client.patch(path, patch)
             except APIError as exc:
                 if is_not_found(exc) or is_conflict(exc):
                     work.gone = True
                     raise PodGone(work.uid) from exc
-                if attempt + 1 == _STATUS_WRITE_ATTEMPTS:
+                if exc.status != 429 and exc.status < 500:
                     raise
-                log.debug("pod %s/%s: status write failed: %s", work.namespace, work.name, exc)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            work.pod = _newer(work.pod, updated)
-            self.status_writes += 1
-            return
+                log.debug("pod %s/%s: status write failed: %s; retrying", work.namespace, work.name, exc)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.debug("pod %s/%s: status write failed: %r; retrying", work.namespace, work.name, exc)
+            else:
+                work.pod = _newer(work.pod, updated)
+                self.status_writes += 1
+                return
+            await asyncio.sleep(backoff.next_delay())
 
     async def _write_view(self, work: PodWork, **extra: Any) -> None:
         ours = build_status(self._view(work, **extra))
