@@ -243,6 +243,12 @@ async def test_429s_are_survived() -> None:
         assert sorted(le["metadata"]["name"] for le in leases) == nodes
 
 
+def too_many_requests() -> web.Response:
+    """What max-in-flight answers: a 429 Status with Retry-After 0."""
+    status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests", "code": 429}
+    return web.json_response(status, status=429, headers={"Retry-After": "0"})
+
+
 def throttle_pod_deletes(rejections: int, counter: Counter[str]) -> Any:
     """A middleware answering the first `rejections` final (grace 0) DELETEs of each pod with 429: more than one
     client call's retry budget, as under a mass deletion that keeps the API server at its max-in-flight limit."""
@@ -254,8 +260,7 @@ def throttle_pod_deletes(rejections: int, counter: Counter[str]) -> Any:
         if request.method == "DELETE" and "/pods/" in request.path and final:  # the kubelet's, not the user's
             counter[request.path] += 1
             if counter[request.path] <= rejections:
-                status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests"}
-                return web.json_response({**status, "code": 429}, status=429, headers={"Retry-After": "0"})
+                return too_many_requests()
         return await handler(request)
 
     return throttle
@@ -286,8 +291,7 @@ def throttle_pod_status(rejections: int, counter: Counter[str]) -> Any:
         if request.method == "PATCH" and request.path.endswith("/status") and "/pods/" in request.path:
             counter[request.path] += 1
             if counter[request.path] <= rejections:
-                status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests"}
-                return web.json_response({**status, "code": 429}, status=429, headers={"Retry-After": "0"})
+                return too_many_requests()
         return await handler(request)
 
     return throttle
