@@ -86,6 +86,17 @@ def master_start(
             min=1, max=64, help="API server processes sharing the port (one event loop per core); etcd storage only."
         ),
     ] = 1,
+    max_requests_inflight: Annotated[
+        int, typer.Option(min=1, help="Read-only requests in flight (with APF: added to the next into seats).")
+    ] = 400,
+    max_mutating_requests_inflight: Annotated[int, typer.Option(min=1, help="Mutating requests in flight.")] = 200,
+    enable_priority_and_fairness: Annotated[
+        bool,
+        typer.Option(
+            help="Admit requests with API Priority and Fairness (queue per priority level, as kube-apiserver's "
+            "default); off: max-in-flight (429 at the limit)."
+        ),
+    ] = True,
 ) -> None:
     """Run the embedded master (API server, scheduler, controllers) in the foreground until SIGINT/SIGTERM."""
     from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
@@ -109,6 +120,9 @@ def master_start(
         controllers=controllers,
         component_processes=True,  # as the real control plane: each component its own process (and core)
         apiserver_workers=apiserver_workers,
+        max_requests_inflight=max_requests_inflight,
+        max_mutating_requests_inflight=max_mutating_requests_inflight,
+        enable_priority_and_fairness=enable_priority_and_fairness,
     )
 
     async def serve() -> None:
@@ -154,6 +168,7 @@ def master_apiserver_worker(
     insecure_http: Annotated[bool, typer.Option(help="Plain HTTP, as the primary.")] = False,
     max_requests_inflight: Annotated[int, typer.Option(min=1)] = 400,
     max_mutating_requests_inflight: Annotated[int, typer.Option(min=1)] = 200,
+    enable_priority_and_fairness: Annotated[bool, typer.Option()] = True,
 ) -> None:
     """One more API server process of `kubemark master start --apiserver-workers N` (started by it)."""
     from kubemark.master.child_process import exit_with_parent
@@ -171,6 +186,7 @@ def master_apiserver_worker(
         insecure_http=insecure_http,
         max_requests_inflight=max_requests_inflight,
         max_mutating_requests_inflight=max_mutating_requests_inflight,
+        enable_priority_and_fairness=enable_priority_and_fairness,
         scheduler=False,
         controllers=False,
         etcd_endpoint=etcd_endpoint,

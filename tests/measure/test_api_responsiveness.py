@@ -45,6 +45,24 @@ def test_parse_and_interpolate_like_histogram_quantile() -> None:
     assert histogram_quantile(0.25, h) == pytest.approx(0.05)
 
 
+SLI_TEXT = """# HELP apiserver_request_sli_duration_seconds x
+# TYPE apiserver_request_sli_duration_seconds histogram
+apiserver_request_sli_duration_seconds_bucket{verb="POST",resource="pods",subresource="",scope="namespace",component="apiserver",le="0.05"} 100.0
+apiserver_request_sli_duration_seconds_bucket{verb="POST",resource="pods",subresource="",scope="namespace",component="apiserver",le="+Inf"} 100.0
+apiserver_request_sli_duration_seconds_count{verb="POST",resource="pods",subresource="",scope="namespace",component="apiserver"} 100.0
+apiserver_request_sli_duration_seconds_sum{verb="POST",resource="pods",subresource="",scope="namespace",component="apiserver"} 2.0
+"""
+
+
+def test_the_sli_histogram_is_preferred_when_the_server_has_it() -> None:
+    # As clusterloader2: the SLI leaves out priority-and-fairness queue wait, the duration histogram does not.
+    both = TEXT + SLI_TEXT
+    assert histogram_quantile(0.99, parse_request_histograms(both)[POST_PODS]) == pytest.approx(0.0495)
+    assert histogram_quantile(0.99, parse_request_histograms(TEXT)[POST_PODS]) == pytest.approx(0.2)
+    duration = parse_request_histograms(both, "apiserver_request_duration_seconds")
+    assert histogram_quantile(0.99, duration[POST_PODS]) == pytest.approx(0.2)
+
+
 def test_delta_drops_idle_keys_and_watch_is_not_an_sli() -> None:
     start = parse_request_histograms(TEXT)
     end = {k: Histogram({le: n * 2 for le, n in h.buckets.items()}, h.count * 2) for k, h in start.items()}

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from kubemark.client import RestClient, load_kubeconfig
 from kubemark.master.apiserver.auth import Authenticator, Authorizer
 from kubemark.master.apiserver.filters import build_filters, metrics_route
+from kubemark.master.apiserver.flowcontrol import PriorityAndFairness
 from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
 from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
@@ -47,6 +48,8 @@ class ControlPlaneConfig:
     unsafe_no_fsync: bool = False
     max_requests_inflight: int = 400
     max_mutating_requests_inflight: int = 200
+    # API Priority and Fairness (kube-apiserver's default) over the sum of both limits; False: max-in-flight.
+    enable_priority_and_fairness: bool = True
     compaction_interval: float = 300.0
     scheduler: bool = True
     controllers: bool = True
@@ -111,7 +114,14 @@ class ControlPlane:
             port = port or free_port(cfg.host)
             peers = tuple(f"http://127.0.0.1:{free_port()}/metrics" for _ in range(cfg.apiserver_workers))
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        limiter = InflightLimiter(cfg.max_requests_inflight, cfg.max_mutating_requests_inflight, metrics=self.metrics)
+        limiter: InflightLimiter | PriorityAndFairness
+        if cfg.enable_priority_and_fairness:
+            server_limit = cfg.max_requests_inflight + cfg.max_mutating_requests_inflight
+            limiter = PriorityAndFairness(server_limit, metrics=self.metrics)
+        else:
+            limiter = InflightLimiter(
+                cfg.max_requests_inflight, cfg.max_mutating_requests_inflight, metrics=self.metrics
+            )
         ssl_context = None
         authenticator = authorizer = None
         if not cfg.insecure_http:
@@ -173,6 +183,8 @@ class ControlPlane:
             args += ["--worker-index", str(index), *(f"--peer-metrics={url}" for url in peers)]
             args += ["--max-requests-inflight", str(cfg.max_requests_inflight)]
             args += ["--max-mutating-requests-inflight", str(cfg.max_mutating_requests_inflight)]
+            if not cfg.enable_priority_and_fairness:
+                args.append("--no-enable-priority-and-fairness")
             if cfg.insecure_http:
                 args.append("--insecure-http")
             name = f"apiserver-{index}"

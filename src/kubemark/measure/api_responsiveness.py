@@ -2,7 +2,9 @@
 
 Client side: `ApiCallRecorder.on_request` is a RestClient `on_request` hook; it keeps every answered call.
 Server side: the API server's /metrics is scraped at start and at gather; the delta of
-`apiserver_request_duration_seconds` per (verb, resource, subresource, scope) gives the calls made in between, and
+`apiserver_request_sli_duration_seconds` (as clusterloader2: the latency without priority-and-fairness queue
+wait and webhooks; `apiserver_request_duration_seconds` from servers that lack it) per (verb, resource,
+subresource, scope) gives the calls made in between, and
 percentiles are interpolated inside histogram buckets as Prometheus' histogram_quantile does. WATCH and CONNECT
 calls and streaming subresources (proxy, log, exec, ...) are not API-call-latency SLIs and are left out.
 """
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 DURATION_METRIC = "apiserver_request_duration_seconds"
+SLI_METRIC = "apiserver_request_sli_duration_seconds"
 EXCLUDED_VERBS = frozenset({"WATCH", "CONNECT"})
 
 
@@ -72,10 +75,16 @@ class Histogram:
         )
 
 
-def parse_request_histograms(text: str, metric: str = DURATION_METRIC) -> dict[ApiCallKey, Histogram]:
-    """Histograms of `metric` from a Prometheus text exposition, summed over labels other than the key's."""
+def parse_request_histograms(text: str, metric: str | None = None) -> dict[ApiCallKey, Histogram]:
+    """Histograms of `metric` from a Prometheus text exposition, summed over labels other than the key's.
+
+    Without `metric`: the SLI histogram when the server exposes it, else the request-duration one.
+    """
+    families = {f.name: f for f in text_string_to_metric_families(text) if f.name in (SLI_METRIC, DURATION_METRIC)}
+    if metric is None:
+        metric = SLI_METRIC if SLI_METRIC in families else DURATION_METRIC
     out: dict[ApiCallKey, Histogram] = {}
-    for family in text_string_to_metric_families(text):
+    for family in families.values():
         if family.name != metric:
             continue
         buckets: dict[ApiCallKey, dict[float, float]] = defaultdict(lambda: defaultdict(float))

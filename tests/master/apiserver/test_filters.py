@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import ssl
@@ -21,6 +22,7 @@ from kubemark import codec
 from kubemark.master.apiserver.auth import Authenticator, Authorizer
 from kubemark.master.apiserver.errors import not_found
 from kubemark.master.apiserver.filters import build_filters, metrics_route
+from kubemark.master.apiserver.flowcontrol import PriorityAndFairness
 from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
 from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
@@ -47,7 +49,7 @@ class Server:
     url: str
     pki: ClusterPKI
     metrics: APIServerMetrics
-    limiter: InflightLimiter
+    limiter: InflightLimiter | PriorityAndFairness
     hold: asyncio.Event
     held: asyncio.Condition
     held_count: list[int]
@@ -66,9 +68,24 @@ async def _echo(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    async with _serve(tmp_path, lambda metrics: InflightLimiter(max_read_only=2, max_mutating=1, metrics=metrics)) as s:
+        yield s
+
+
+@pytest.fixture
+async def apf_server(tmp_path: Path) -> AsyncIterator[Server]:
+    # A server limit of 1 leaves every priority level one seat.
+    async with _serve(tmp_path, lambda metrics: PriorityAndFairness(1, metrics=metrics)) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def _serve(
+    tmp_path: Path, make_limiter: Callable[[APIServerMetrics], InflightLimiter | PriorityAndFairness]
+) -> AsyncIterator[Server]:
     pki = ClusterPKI.load_or_create(tmp_path / "pki")
     metrics = APIServerMetrics()
-    limiter = InflightLimiter(max_read_only=2, max_mutating=1, metrics=metrics)
+    limiter = make_limiter(metrics)
     hold = asyncio.Event()
     held = asyncio.Condition()
     held_count = [0]
@@ -206,6 +223,7 @@ async def test_max_in_flight_returns_429(server: Server) -> None:
         asyncio.create_task(_call(server, "GET", "/api/v1/pods?watch=true&hold=1", node_ctx)),
     ]
     await _wait_held(server, 3)
+    assert isinstance(server.limiter, InflightLimiter)
     assert server.limiter.in_flight("readOnly") == 2
 
     status, headers, body = await _call(server, "GET", "/api/v1/services", node_ctx)
@@ -226,6 +244,54 @@ async def test_max_in_flight_returns_429(server: Server) -> None:
     assert dropped["readOnly"] == 1
     inflight = {s.labels["request_kind"]: s.value for s in families["apiserver_current_inflight_requests"].samples}
     assert inflight["readOnly"] >= 2
+
+
+async def test_priority_and_fairness_queues_where_max_in_flight_rejects(apf_server: Server) -> None:
+    server = apf_server
+    assert isinstance(server.limiter, PriorityAndFairness)
+    node_ctx = server.ctx(server.pki.node_credentials("n1"))
+    # The node's pod-status PATCH takes the one seat of level "system"; the next one waits instead of a 429.
+    holder = asyncio.create_task(_call(server, "PATCH", "/api/v1/namespaces/ns/pods/p/status?hold=1", node_ctx))
+    await _wait_held(server, 1)
+    queued = asyncio.create_task(_call(server, "PATCH", "/api/v1/namespaces/ns/pods/q/status", node_ctx))
+    while server.limiter.waiting("system") < 1:
+        await asyncio.sleep(0.01)
+    # Lease renewals are on level node-high: served while "system" is full.
+    lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"
+    assert (await _call(server, "PUT", lease, node_ctx))[0] == 200
+    assert not queued.done()
+    server.hold.set()
+    assert (await holder)[0] == 200 and (await queued)[0] == 200
+
+    families = {f.name: f for f in text_string_to_metric_families(server.metrics.render()[0].decode())}
+    waits = {
+        (s.labels["priority_level"], s.labels["execute"]): s.value
+        for s in families["apiserver_flowcontrol_request_wait_duration_seconds"].samples
+        if s.name.endswith("_count")
+    }
+    assert waits[("system", "true")] == 2 and waits[("node-high", "true")] == 1
+    codes = {s.labels["code"] for s in families["apiserver_request"].samples if s.labels["resource"] == "pods"}
+    assert codes == {"200"}
+
+    def pods_status(name: str) -> float:
+        return next(
+            s.value
+            for s in families[name].samples
+            if s.name == f"{name}_sum" and s.labels["resource"] == "pods" and s.labels["subresource"] == "status"
+        )
+
+    # The queued PATCH's wait counts in the request latency but not in the SLI.
+    queue_wait = next(
+        s.value
+        for s in families["apiserver_flowcontrol_request_wait_duration_seconds"].samples
+        if s.name.endswith("_sum") and s.labels["priority_level"] == "system"
+    )
+    assert queue_wait > 0
+    total, sli = (
+        pods_status("apiserver_request_duration_seconds"),
+        pods_status("apiserver_request_sli_duration_seconds"),
+    )
+    assert total - sli == pytest.approx(queue_wait, rel=1e-6)
 
 
 async def test_metrics_endpoint_counts_every_request(server: Server) -> None:

@@ -1,8 +1,9 @@
 """The request filter chain as aiohttp middlewares, in kube-apiserver's order.
 
-request info + metrics → authentication (401) → max-in-flight (429) → authorization (403) → handler.
+request info + metrics → authentication (401) → priority and fairness, or max-in-flight (429) →
+authorization (403) → handler.
 
-Upstream runs authentication before max-in-flight so system:masters can be let through a full server;
+Upstream runs authentication before admission so system:masters can be let through a full server;
 we keep that order. Every request is counted in apiserver_request_total with its code; as upstream,
 only requests that reach the handler are timed (fast 401/403/429 rejections would flatter the latency
 SLIs). A `StatusError` raised by a handler becomes a JSON metav1.Status response with its code and
@@ -25,6 +26,7 @@ from kubemark.master.apiserver import errors
 from kubemark.master.apiserver.auth import ANONYMOUS as ANONYMOUS_USER
 from kubemark.master.apiserver.auth import Authenticator, Authorizer, is_public_path
 from kubemark.master.apiserver.errors import StatusError
+from kubemark.master.apiserver.flowcontrol import PriorityAndFairness, Rejected
 from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
 from kubemark.master.apiserver.metrics_merge import merge_texts
@@ -41,6 +43,8 @@ APPLY_PATCH_CONTENT_TYPE = "application/apply-patch+yaml"
 
 # Marks a response produced by a filter (401/403/429): counted, but not timed.
 _REJECTED: web.RequestKey[bool] = web.RequestKey("kubemark_rejected", bool)
+# Seconds the request waited in a priority-and-fairness queue (left out of the SLI histogram).
+_QUEUED: web.RequestKey[float] = web.RequestKey("kubemark_queued", float)
 
 
 def status_response(err: StatusError) -> web.Response:
@@ -126,7 +130,7 @@ def _record(metrics: APIServerMetrics, request: web.Request, info: RequestInfo, 
     if request.get(_REJECTED):
         metrics.count(info, code, dry_run, apply=apply)
     else:
-        metrics.observe(info, code, time.perf_counter() - start, dry_run, apply=apply)
+        metrics.observe(info, code, time.perf_counter() - start, dry_run, apply=apply, queued=request.get(_QUEUED, 0.0))
 
 
 def _authentication(authenticator: Authenticator | None) -> Middleware:
@@ -163,6 +167,26 @@ def _max_in_flight(limiter: InflightLimiter, metrics: APIServerMetrics | None) -
     return max_in_flight
 
 
+def _priority_and_fairness(apf: PriorityAndFairness, metrics: APIServerMetrics | None) -> Middleware:
+    @web.middleware
+    async def priority_and_fairness(request: web.Request, handler: Handler) -> web.StreamResponse:
+        info: RequestInfo = request[REQUEST_INFO]
+        try:
+            ticket = await apf.admit(request[REQUEST_USER], info)
+        except Rejected:
+            if metrics is not None:
+                metrics.dropped(info)
+            return _reject(request, errors.too_many_requests(1))
+        if ticket.waited:
+            request[_QUEUED] = ticket.waited
+        try:
+            return await handler(request)
+        finally:
+            apf.finish(ticket)
+
+    return priority_and_fairness
+
+
 def _authorization(authorizer: Authorizer) -> Middleware:
     @web.middleware
     async def authorization(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -181,7 +205,7 @@ def build_filters(
     authenticator: Authenticator | None,
     authorizer: Authorizer | None,
     metrics: APIServerMetrics | None,
-    limiter: InflightLimiter | None,
+    limiter: InflightLimiter | PriorityAndFairness | None,
 ) -> list[Middleware]:
     """The middlewares for `web.Application(middlewares=...)`, outermost first.
 
@@ -189,7 +213,9 @@ def build_filters(
     be None to switch that filter off (no authenticator: every caller is an unsecured system:masters user).
     """
     chain: list[Middleware] = [_info_and_metrics(metrics), _authentication(authenticator)]
-    if limiter is not None:
+    if isinstance(limiter, PriorityAndFairness):
+        chain.append(_priority_and_fairness(limiter, metrics))
+    elif limiter is not None:
         chain.append(_max_in_flight(limiter, metrics))
     if authorizer is not None:
         chain.append(_authorization(authorizer))

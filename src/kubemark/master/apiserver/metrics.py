@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -31,6 +32,8 @@ SLI_DURATION_BUCKETS = (
     0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60,
 )  # fmt: skip
 ETCD_DURATION_BUCKETS = REQUEST_DURATION_BUCKETS
+# k8s.io/apiserver/pkg/util/flowcontrol/metrics: apiserver_flowcontrol_request_wait_duration_seconds.
+FLOWCONTROL_WAIT_BUCKETS = (0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30)
 
 READ_ONLY = "readOnly"
 MUTATING = "mutating"
@@ -196,6 +199,46 @@ class APIServerMetrics:
             ("request_kind",),
             registry=r,
         )
+        fc = ("flow_schema", "priority_level")
+        self.fc_nominal_limit = Gauge(
+            "apiserver_flowcontrol_nominal_limit_seats",
+            "Nominal number of execution seats configured for each priority level",
+            ("priority_level",),
+            registry=r,
+        )
+        self.fc_inqueue = Gauge(
+            "apiserver_flowcontrol_current_inqueue_requests",
+            "Number of requests currently pending in queues of the API Priority and Fairness subsystem",
+            fc,
+            registry=r,
+        )
+        self.fc_executing = Gauge(
+            "apiserver_flowcontrol_current_executing_requests",
+            "Number of requests in initial (for a WATCH) or any (for a non-WATCH) execution stage in the API "
+            "Priority and Fairness subsystem",
+            fc,
+            registry=r,
+        )
+        self.fc_dispatched = Counter(
+            "apiserver_flowcontrol_dispatched_requests",
+            "Number of requests executed by API Priority and Fairness subsystem",
+            fc,
+            registry=r,
+        )
+        self.fc_rejected = Counter(
+            "apiserver_flowcontrol_rejected_requests",
+            "Number of requests rejected by API Priority and Fairness subsystem",
+            (*fc, "reason"),
+            registry=r,
+        )
+        self.fc_wait = Histogram(
+            "apiserver_flowcontrol_request_wait_duration_seconds",
+            "Length of time a request spent waiting in its queue",
+            (*fc, "execute"),
+            buckets=FLOWCONTROL_WAIT_BUCKETS,
+            registry=r,
+        )
+        self._fc_children: dict[tuple[str, ...], Any] = {}
         # Children looked up once: labels() costs more than the set() it precedes, on every request.
         self._inflight_children = {kind: self.current_inflight.labels(kind) for kind in (READ_ONLY, MUTATING)}
         for child in self._inflight_children.values():
@@ -218,17 +261,29 @@ class APIServerMetrics:
         return series
 
     def observe(
-        self, info: RequestInfo, code: int, seconds: float, dry_run: bool = False, *, apply: bool = False
+        self,
+        info: RequestInfo,
+        code: int,
+        seconds: float,
+        dry_run: bool = False,
+        *,
+        apply: bool = False,
+        queued: float = 0.0,
     ) -> None:
-        """Record a finished request: its count by code, its latency, and (unless long-running) the SLI."""
+        """Record a finished request: its count by code, its latency, and (unless long-running) the SLI.
+
+        `queued` is the time the request waited in a priority-and-fairness queue: part of the latency, not of
+        the SLI (upstream's apiserver_request_sli_duration_seconds leaves it out).
+        """
         series = self._series_for(info, dry_run, apply)
         by_code = series.by_code
         by_code[code] = by_code.get(code, 0) + 1
         series.duration_buckets[bisect_left(REQUEST_DURATION_BUCKETS, seconds)] += 1
         series.duration_sum += seconds
         if not info.is_long_running:
-            series.sli_buckets[bisect_left(SLI_DURATION_BUCKETS, seconds)] += 1
-            series.sli_sum += seconds
+            sli = seconds - queued
+            series.sli_buckets[bisect_left(SLI_DURATION_BUCKETS, sli)] += 1
+            series.sli_sum += sli
             series.sli_count += 1
 
     def count(self, info: RequestInfo, code: int, dry_run: bool = False, *, apply: bool = False) -> None:
@@ -257,6 +312,34 @@ class APIServerMetrics:
         if child is None:
             child = self._inflight_children[kind] = self.current_inflight.labels(kind)
         child.set(value)
+
+    # -- priority and fairness ----------------------------------------------------------------------
+
+    def _fc_child(self, metric: Any, *labels: str) -> Any:
+        key = (str(id(metric)), *labels)
+        child = self._fc_children.get(key)
+        if child is None:
+            child = self._fc_children[key] = metric.labels(*labels)
+        return child
+
+    def flowcontrol_nominal_limit(self, priority_level: str, seats: int) -> None:
+        self.fc_nominal_limit.labels(priority_level).set(seats)
+
+    def flowcontrol_inqueue(self, flow_schema: str, priority_level: str, delta: int) -> None:
+        self._fc_child(self.fc_inqueue, flow_schema, priority_level).inc(delta)
+
+    def flowcontrol_executing(self, flow_schema: str, priority_level: str, delta: int) -> None:
+        self._fc_child(self.fc_executing, flow_schema, priority_level).inc(delta)
+
+    def flowcontrol_dispatched(self, flow_schema: str, priority_level: str) -> None:
+        self._fc_child(self.fc_dispatched, flow_schema, priority_level).inc()
+
+    def flowcontrol_rejected(self, flow_schema: str, priority_level: str, reason: str) -> None:
+        self._fc_child(self.fc_rejected, flow_schema, priority_level, reason).inc()
+
+    def flowcontrol_wait(self, flow_schema: str, priority_level: str, seconds: float, *, executed: bool) -> None:
+        execute = "true" if executed else "false"
+        self._fc_child(self.fc_wait, flow_schema, priority_level, execute).observe(seconds)
 
     # -- watches -------------------------------------------------------------------------------------
 
