@@ -87,9 +87,16 @@ def master_start(
         ),
     ] = 1,
     max_requests_inflight: Annotated[
-        int, typer.Option(min=1, help="Read-only requests in flight (with APF: added to the next into seats).")
-    ] = 400,
-    max_mutating_requests_inflight: Annotated[int, typer.Option(min=1, help="Mutating requests in flight.")] = 200,
+        int,
+        typer.Option(
+            min=1,
+            help="Read-only requests executing at once, per API server process (with APF: plus the next, the "
+            "seats shared by priority levels). Smaller than kube-apiserver's 400 + 200: one event loop per process.",
+        ),
+    ] = 60,
+    max_mutating_requests_inflight: Annotated[
+        int, typer.Option(min=1, help="Mutating requests executing at once, per API server process.")
+    ] = 40,
     enable_priority_and_fairness: Annotated[
         bool,
         typer.Option(
@@ -166,8 +173,8 @@ def master_apiserver_worker(
     peer_metrics: Annotated[list[str], typer.Option(help="Private /metrics URL of every API server process.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     insecure_http: Annotated[bool, typer.Option(help="Plain HTTP, as the primary.")] = False,
-    max_requests_inflight: Annotated[int, typer.Option(min=1)] = 400,
-    max_mutating_requests_inflight: Annotated[int, typer.Option(min=1)] = 200,
+    max_requests_inflight: Annotated[int, typer.Option(min=1)] = 60,
+    max_mutating_requests_inflight: Annotated[int, typer.Option(min=1)] = 40,
     enable_priority_and_fairness: Annotated[bool, typer.Option()] = True,
 ) -> None:
     """One more API server process of `kubemark master start --apiserver-workers N` (started by it)."""

@@ -99,3 +99,33 @@ async def test_scheduler_and_controller_manager_serve_their_metrics(plane: Contr
         scrape(plane.component_metrics["scheduler"], "scheduler_schedule_attempts_total"), 30
     )
     assert any("scheduled" in key for key in scheduler)
+
+
+async def test_components_call_as_themselves_and_priority_and_fairness_classifies_them(
+    plane: ControlPlane, admin: RestClient
+) -> None:
+    # kube-scheduler / kube-controller-manager identities, not system:masters: APF puts them on workload-high
+    # as upstream does, rather than exempting them with the admin.
+    assert (plane.data_dir / "scheduler.kubeconfig").exists()
+    await ready_node(admin, "n0")
+    template = {"metadata": {"labels": {"app": "id"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    spec = {"replicas": 2, "selector": {"matchLabels": {"app": "id"}}, "template": template}
+    await admin.create(DEPLOYMENTS, {"metadata": {"name": "id"}, "spec": spec})
+
+    async def dispatched() -> dict[str, float]:
+        while True:
+            text = await admin.request("GET", "/metrics", rate_limited=False)
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            counts = {
+                s.labels["flow_schema"]: s.value
+                for fam in text_string_to_metric_families(text)
+                if fam.name == "apiserver_flowcontrol_dispatched_requests"
+                for s in fam.samples
+                if s.name.endswith("_total") and s.labels["priority_level"] == "workload-high"
+            }
+            if {"kube-scheduler", "kube-controller-manager"} <= counts.keys():
+                return counts
+            await asyncio.sleep(0.05)  # polling the metrics for the outcome, bounded by wait_for
+
+    counts = await asyncio.wait_for(dispatched(), 30)
+    assert counts["kube-scheduler"] > 0 and counts["kube-controller-manager"] > 0

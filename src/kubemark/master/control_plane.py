@@ -32,6 +32,11 @@ from kubemark.metrics_endpoint import MetricsEndpoint
 log = logging.getLogger(__name__)
 
 ADMIN_KUBECONFIG = "admin.kubeconfig"
+DEFAULT_MAX_REQUESTS_INFLIGHT = 60
+DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT = 40
+# Each component talks to the API server as itself (as kubeadm sets them up), so API Priority and Fairness
+# classifies it as upstream does (workload-high, leader-election) instead of exempting it as a system:master.
+COMPONENT_USERS = {"controller-manager": "system:kube-controller-manager", "scheduler": "system:kube-scheduler"}
 TOKEN_FILE = "admin.token"
 
 
@@ -46,8 +51,12 @@ class ControlPlaneConfig:
     insecure_http: bool = False
     etcd_binary: str | None = None
     unsafe_no_fsync: bool = False
-    max_requests_inflight: int = 400
-    max_mutating_requests_inflight: int = 200
+    # Per API server process. Upstream's 400 + 200 size a multi-core Go server; one event loop runs out of CPU
+    # long before 600 requests execute at once, and extra seats only stretch every executing request's latency
+    # (Little's law) instead of leaving the excess queued by priority level, where upstream's overload control
+    # puts it. 100 seats keep ~450 writes/s flowing at ~0.1-0.2 s each.
+    max_requests_inflight: int = DEFAULT_MAX_REQUESTS_INFLIGHT
+    max_mutating_requests_inflight: int = DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT
     # API Priority and Fairness (kube-apiserver's default) over the sum of both limits; False: max-in-flight.
     enable_priority_and_fairness: bool = True
     compaction_interval: float = 300.0
@@ -128,7 +137,8 @@ class ControlPlane:
             self.pki = ClusterPKI.load_or_create(self.data_dir / "pki", hosts=_serving_hosts(cfg.host))
             ssl_context = self.pki.server_ssl_context()
             authenticator = Authenticator({self._admin_token(): UserInfo("kubernetes-admin", ("system:masters",))})
-            authorizer = Authorizer()
+            # The components' identities may do anything, as their bootstrap ClusterRoles allow them (no RBAC here).
+            authorizer = Authorizer(superuser_names=COMPONENT_USERS.values())
         filters = build_filters(
             authenticator=authenticator, authorizer=authorizer, metrics=self.metrics, limiter=limiter
         )
@@ -196,8 +206,8 @@ class ControlPlane:
         if self.config.component_processes:
             await self._start_component_processes()
             return
-        creds = load_kubeconfig(self.kubeconfig_path)
         if self.config.controllers:
+            creds = load_kubeconfig(self._component_kubeconfig("controller-manager"))
             from kubemark.master.controllers.manager import ControllerManager
 
             # Kubernetes' scalability jobs run kube-controller-manager with --kube-api-qps=100 --kube-api-burst=100
@@ -219,6 +229,7 @@ class ControlPlane:
         if self.config.scheduler:
             from kubemark.master.scheduler.scheduler import Scheduler
 
+            creds = load_kubeconfig(self._component_kubeconfig("scheduler"))
             # kube-scheduler's client defaults (50/100) are also what scalability jobs use.
             client = RestClient(creds, qps=50, burst=100, user_agent="kube-scheduler/kubemark")
             # Events go through a client (and rate limit) of their own, as kube-scheduler's createClients does.
@@ -230,14 +241,15 @@ class ControlPlane:
 
     async def _start_component_processes(self) -> None:
         cfg = self.config
-        kubeconfig = ["--kubeconfig", str(self.kubeconfig_path)]
         wanted: list[tuple[str, list[str]]] = []
         if cfg.controllers:
+            kubeconfig = ["--kubeconfig", str(self._component_kubeconfig("controller-manager"))]
             grace = (cfg.controller_options or ControllerOptions()).node_monitor_grace_period
             # --kube-api-qps/burst 100: Kubernetes' scalability jobs' setting (see _start_components).
             args = ["master", "controllers", *kubeconfig, "--kube-api-qps", "100", "--kube-api-burst", "100"]
             wanted.append(("controller-manager", [*args, "--node-monitor-grace-period", str(grace)]))
         if cfg.scheduler:
+            kubeconfig = ["--kubeconfig", str(self._component_kubeconfig("scheduler"))]
             wanted.append(("scheduler", ["master", "scheduler", *kubeconfig]))
         for name, args in wanted:
             port = free_port(cfg.host)
@@ -292,6 +304,15 @@ class ControlPlane:
         path.write_text(token + "\n")
         path.chmod(0o600)
         return token
+
+    def _component_kubeconfig(self, component: str) -> Path:
+        """`<data_dir>/<component>.kubeconfig` with a client certificate for the component's own user."""
+        if self.pki is None:
+            return self.kubeconfig_path  # no authentication: everyone is the unsecured admin
+        path = self.data_dir / f"{component}.kubeconfig"
+        cert, key = self.pki.issue_client_cert(COMPONENT_USERS[component])
+        write_kubeconfig(path, server=self.url, ca_pem=self.pki.ca_pem, cert_pem=cert, key_pem=key, user=component)
+        return path
 
     def _write_admin_kubeconfig(self) -> None:
         if self.pki is not None:
