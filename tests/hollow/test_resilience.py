@@ -421,14 +421,15 @@ async def test_each_node_holds_its_own_pod_watch_as_system_node(tmp_path: Path) 
             assert await pool.wait_synced(30)
 
             async def watches() -> bool:
+                # kubelet, kube-proxy: node, pods, services, services, endpointslices, node = 6 per node
+                # (each opened once its informer has listed).
                 return (
                     gauge(plane, "apiserver_longrunning_requests", verb="WATCH", resource="pods") == 3
                     and gauge(plane, "apiserver_registered_watchers", kind="Pod") == 3
+                    and gauge(plane, "apiserver_longrunning_requests", verb="WATCH") == 3 * 6
                 )
 
             await eventually(watches, timeout=20)
-            # kubelet, kube-proxy: node, pods, services, services, endpointslices, node = 6 per node.
-            assert gauge(plane, "apiserver_longrunning_requests", verb="WATCH") == 3 * 6
 
             # NodeRestriction: a node writes its own Node and Lease, never another node's.
             a, b = sorted(pool.nodes)[:2]

@@ -150,6 +150,7 @@ class RestClient:
         creds: ClusterCredentials,
         *,
         session: aiohttp.ClientSession | None = None,
+        stream_session: aiohttp.ClientSession | None = None,
         connector: aiohttp.BaseConnector | None = None,
         qps: float = 5,
         burst: int = 10,
@@ -166,6 +167,9 @@ class RestClient:
         self._base = URL(creds.server)
         self._own_session = session is None
         self._session = session
+        # Watches on a session of their own (not owned: its creator closes it), e.g. so a connection-limited
+        # session for calls is never filled by long-lived streams.
+        self._stream_session = stream_session
         self._connector = connector
         self._connection_limit = connection_limit
         self.limiter = TokenBucket(qps, burst)
@@ -196,6 +200,7 @@ class RestClient:
         client = RestClient(
             self.creds,
             session=self._get_session(),
+            stream_session=self._stream_session,
             qps=qps,
             burst=burst,
             user_agent=user_agent or self._user_agent,
@@ -357,7 +362,7 @@ class RestClient:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Open a streaming GET (a watch); yields the response once headers show success, else raises."""
         q = _query(params)
-        session = self._get_session()
+        session = self._stream_session or self._get_session()
         headers, ssl_arg = await self._headers(None)
         if rate_limited:
             await self.limiter.acquire()

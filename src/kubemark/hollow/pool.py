@@ -29,7 +29,7 @@ from kubemark.hollow.kubelet import HollowKubelet
 from kubemark.hollow.metrics import LoopLagProbe, PoolMetrics
 from kubemark.hollow.npd import HollowNodeProblemDetector
 from kubemark.hollow.proxy import HollowProxy
-from kubemark.hollow.transport import IDLE_CONNECTION_SECONDS, node_connector
+from kubemark.hollow.transport import CALL_CONNECTIONS, IDLE_CONNECTION_SECONDS, node_connector
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,14 @@ class HollowNode:
             # Watches hold a connection each (HTTP/1.1); the kubelet's heartbeat client (Node registration,
             # status, Lease) gets a connection of its own so a renewal never waits behind a watch storm's
             # handshakes. Idle connections live 60 s (under the server's 75 s keep-alive; client-go keeps 90 s).
-            main = aiohttp.ClientSession(connector=node_connector(limit=0))
+            # Calls share CALL_CONNECTIONS connections; each watch has its own (HTTP/1.1 streams hold one).
+            main = aiohttp.ClientSession(connector=node_connector(limit=CALL_CONNECTIONS))
             beat = aiohttp.ClientSession(connector=node_connector(limit=1))
-            self._sessions = [main, beat]
+            streams: aiohttp.ClientSession | None = aiohttp.ClientSession(connector=node_connector(limit=0))
+            self._sessions = [main, beat, streams]
         else:
             main = beat = aiohttp.ClientSession(connector=connector, connector_owner=False)
+            streams = None
             self._sessions = [main]
         c = config.client
 
@@ -88,6 +91,7 @@ class HollowNode:
             return RestClient(
                 creds,
                 session=session,
+                stream_session=streams,
                 qps=qps,
                 burst=burst,
                 timeout=c.timeout,
