@@ -10,6 +10,7 @@ from kubemark import codec
 from kubemark.master.apiserver import object_store
 from kubemark.master.apiserver.errors import StatusError
 from kubemark.master.apiserver.object_store import ResourceStore
+from kubemark.master.apiserver.options import DeleteOptions
 from kubemark.master.apiserver.resources import find
 from kubemark.master.apiserver.server import _strategy_for
 from kubemark.master.storage.base import KV
@@ -133,3 +134,48 @@ async def test_newer_cache_wins_over_memory(setup: Any) -> None:
     updated, _ = await store.update(NS, "n1", lease("n1", "next", str(kv.mod_revision)))
     assert updated["spec"]["holderIdentity"] == "next"
     assert storage.gets == 0
+
+
+async def test_delete_starts_from_the_remembered_object(setup: Any) -> None:
+    store, storage, _ = setup
+    await store.create(lease("n1"))
+    result = await store.delete_object(NS, "n1", DeleteOptions())
+    assert result.deleted and storage.gets == 0
+    assert await storage.get(store.key(NS, "n1")) is None
+
+
+async def test_delete_from_a_stale_memory_rereads_before_judging(setup: Any) -> None:
+    store, storage, _ = setup
+    created = await store.create(lease("n1"))
+    key = store.key(NS, "n1")
+    kv = await storage.update(
+        key,
+        object_store.encode_obj(dict(created, spec={"holderIdentity": "other"})),
+        int(created["metadata"]["resourceVersion"]),
+    )
+    storage.gets = 0
+    # The precondition names the stored version; the remembered (older) one must not turn it into a 409.
+    result = await store.delete_object(NS, "n1", DeleteOptions(precondition_resource_version=str(kv.mod_revision)))
+    assert result.deleted and result.obj["spec"]["holderIdentity"] == "other"
+    assert storage.gets == 1
+
+    again = await store.create(lease("n2"))
+    await storage.delete(store.key(NS, "n2"), int(again["metadata"]["resourceVersion"]))
+    with pytest.raises(StatusError) as err:
+        await store.delete_object(NS, "n2", DeleteOptions())
+    assert err.value.code == 404
+
+
+async def test_dry_run_delete_is_answered_from_storage(setup: Any) -> None:
+    store, storage, _ = setup
+    created = await store.create(lease("n1"))
+    key = store.key(NS, "n1")
+    await storage.update(
+        key,
+        object_store.encode_obj(dict(created, spec={"holderIdentity": "other"})),
+        int(created["metadata"]["resourceVersion"]),
+    )
+    storage.gets = 0
+    result = await store.delete_object(NS, "n1", DeleteOptions(dry_run=True))
+    assert result.deleted and result.obj["spec"]["holderIdentity"] == "other"
+    assert storage.gets == 1 and await storage.get(key) is not None

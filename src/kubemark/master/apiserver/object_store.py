@@ -892,33 +892,51 @@ class ResourceStore:
     async def delete_object(self, namespace: str, name: str, opts: DeleteOptions) -> DeleteResult:
         """DELETE: graceful deletion, finalizers and propagation policy, then removal when nothing is pending."""
         key = self.key(namespace, name)
-        current = await self._current(key)
+        # As upstream's Delete with the watch cache's object: start from the cached state (the write compares
+        # mod_revision, so a stale guess is a conflict and a re-read); answers decided without a write (errors,
+        # no-ops, dry runs) are only given from a fresh read.
+        current = self._cached(key)
+        fresh = current is None
+        if current is None:
+            current = await self._current(key)
         for _ in range(MAX_UPDATE_RETRIES):
             if current is None:
                 raise self.not_found(name)
             old, old_rev = current
-            self._check_preconditions(name, old, opts)
-            admit = self._hook("admit_delete")
-            if admit is not None:
-                admit(old)  # delete admission (NamespaceLifecycle's immortal namespaces): raises a StatusError
+            try:
+                self._check_preconditions(name, old, opts)
+                admit = self._hook("admit_delete")
+                if admit is not None:
+                    admit(old)  # delete admission (NamespaceLifecycle's immortal namespaces): raises a StatusError
+            except StatusError:
+                if fresh:
+                    raise
+                current, fresh = await self._current(key), True
+                continue
             obj = copy_obj(old)
             graceful, pending = self._before_delete(obj, opts)
+            md = obj["metadata"]
+            keeps = False
+            if not pending:
+                self._propagation_finalizers(md, opts)
+                has_finalizers = bool(md.get("finalizers"))
+                keeps = bool(has_finalizers or (graceful and md.get("deletionGracePeriodSeconds")))
+                if has_finalizers and not md.get("deletionTimestamp"):
+                    # markAsDeleting: an object kept by finalizers is "being deleted" from now on.
+                    md["deletionTimestamp"] = self._now()
+                    md["deletionGracePeriodSeconds"] = 0
+                    if md.get("generation"):
+                        md["generation"] += 1
+                    prepare = self._hook("prepare_for_delete")
+                    if prepare is not None:
+                        prepare(obj)
+            if not fresh and (pending or opts.dry_run or (keeps and obj == old)):
+                current, fresh = await self._current(key), True
+                continue
             if pending:
                 return DeleteResult(old, False)
-            md = obj["metadata"]
-            self._propagation_finalizers(md, opts)
-            has_finalizers = bool(md.get("finalizers"))
             try:
-                if has_finalizers or (graceful and md.get("deletionGracePeriodSeconds")):
-                    if has_finalizers and not md.get("deletionTimestamp"):
-                        # markAsDeleting: an object kept by finalizers is "being deleted" from now on.
-                        md["deletionTimestamp"] = self._now()
-                        md["deletionGracePeriodSeconds"] = 0
-                        if md.get("generation"):
-                            md["generation"] += 1
-                        prepare = self._hook("prepare_for_delete")
-                        if prepare is not None:
-                            prepare(obj)
+                if keeps:
                     if obj == old or opts.dry_run:
                         return DeleteResult(obj, False)
                     self._forget(key)
@@ -932,7 +950,7 @@ class ResourceStore:
             except ConflictError as exc:
                 if opts.precondition_resource_version is not None:
                     raise self.conflict(name) from None
-                current = await self._fresh_after_conflict(key, exc)
+                current, fresh = await self._fresh_after_conflict(key, exc), True
                 continue
             except KeyNotFoundError:
                 raise self.not_found(name) from None
