@@ -41,6 +41,11 @@ def test_density_run_writes_a_consistent_report(tmp_path: Path) -> None:
     names = {v["name"] for v in verdicts}
     assert {"node_startup_latency", "pod_startup_latency", "pod_startup_latency SaturationPodStartupLatency"} <= names
     assert any(n.startswith("api_call_latency POST") for n in names)
+    # The embedded master admits with priority and fairness: kubelets on system / node-high, the scheduler and
+    # controller manager on workload-high, the player (an admin) exempt.
+    levels = {level["priority_level"]: level for level in summary["flowcontrol"]}
+    assert {"system", "node-high", "workload-high", "exempt"} <= set(levels), levels
+    assert all(level["dispatched"] > 0 for level in levels.values())
 
     # Every pod the test created is counted: saturation + latency pods.
     with (out / "pod_startup.csv").open() as f:

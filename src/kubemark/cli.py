@@ -93,10 +93,10 @@ def master_start(
             help="Read-only requests executing at once, per API server process (with APF: plus the next, the "
             "seats shared by priority levels). Smaller than kube-apiserver's 400 + 200: one event loop per process.",
         ),
-    ] = 60,
+    ] = 120,
     max_mutating_requests_inflight: Annotated[
         int, typer.Option(min=1, help="Mutating requests executing at once, per API server process.")
-    ] = 40,
+    ] = 80,
     enable_priority_and_fairness: Annotated[
         bool,
         typer.Option(
@@ -173,8 +173,8 @@ def master_apiserver_worker(
     peer_metrics: Annotated[list[str], typer.Option(help="Private /metrics URL of every API server process.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     insecure_http: Annotated[bool, typer.Option(help="Plain HTTP, as the primary.")] = False,
-    max_requests_inflight: Annotated[int, typer.Option(min=1)] = 60,
-    max_mutating_requests_inflight: Annotated[int, typer.Option(min=1)] = 40,
+    max_requests_inflight: Annotated[int, typer.Option(min=1)] = 120,
+    max_mutating_requests_inflight: Annotated[int, typer.Option(min=1)] = 80,
     enable_priority_and_fairness: Annotated[bool, typer.Option()] = True,
 ) -> None:
     """One more API server process of `kubemark master start --apiserver-workers N` (started by it)."""
@@ -420,7 +420,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
 
     from kubemark.report.html import render_report
     from kubemark.report.model import RunDirError, read_run_dir
-    from kubemark.report.table import pod_startup_table, verdict_table
+    from kubemark.report.table import flowcontrol_table, pod_startup_table, verdict_table
 
     try:
         result = read_run_dir(run_dir)
@@ -430,6 +430,9 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
         raise typer.Exit(2) from exc
     console = Console()
     console.print(pod_startup_table(result))
+    flowcontrol = flowcontrol_table(result)
+    if flowcontrol is not None:
+        console.print(flowcontrol)
     console.print(verdict_table(result.verdicts))
     console.print(f"report: {out}")
 

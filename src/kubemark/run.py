@@ -473,6 +473,7 @@ def _result(
         result.throughput = list(measurements.throughput)
         result.usage = list(measurements.usage)
         result.fill_levels = dict(measurements.fill_levels)
+        result.flowcontrol = list(measurements.flowcontrol)
     return result
 
 

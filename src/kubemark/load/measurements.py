@@ -20,15 +20,16 @@ from kubemark.load.config import ConfigError, Measurement, TestConfig, parse_dur
 from kubemark.load.player import object_path
 from kubemark.measure.api_responsiveness import (
     ApiCallRecorder,
-    Histogram,
     ServerLatency,
     histogram_delta,
-    scrape,
+    parse_request_histograms,
+    scrape_text,
     server_verdicts,
     summarize_histograms,
 )
 from kubemark.measure.barrier import ControlledPodsBarrier
 from kubemark.measure.finished_jobs import FinishedJobsBarrier
+from kubemark.measure.flowcontrol import PriorityLevelStats, flowcontrol_delta, parse_flowcontrol
 from kubemark.measure.percentiles import PodTimeline
 from kubemark.measure.pod_startup import PodStartupTracker
 from kubemark.measure.resource_usage import ProcessSampler
@@ -112,6 +113,7 @@ class MeasurementSet:
         self.throughput: list[tuple[float, float]] = []
         self.usage: list[UsageSample] = []
         self.server_latency: list[ServerLatency] = []
+        self.flowcontrol: list[PriorityLevelStats] = []
         self._watches: dict[str, ObjectWatch] = {}
         self._params: dict[str, dict[str, Any]] = {}
 
@@ -184,9 +186,9 @@ class MeasurementSet:
             sampler.start(ctx.pods.list())
             self.running[m.identifier] = sampler
         elif m.method in ("APIResponsivenessPrometheus", "APIResponsiveness"):
-            before: dict[Any, Histogram] | None
+            before: str | None
             try:
-                before = await scrape(ctx.client)
+                before = await scrape_text(ctx.client)
             except Exception as exc:
                 log.warning("cannot scrape the API server's /metrics (%s); using client-side latencies only", exc)
                 before = None
@@ -262,14 +264,17 @@ class MeasurementSet:
         if "fillLevel" in p:
             self.fill_levels.setdefault(float(p["fillLevel"]), []).extend(samples)
 
-    async def _api(self, state: tuple[Any, int], p: Mapping[str, Any]) -> None:
+    async def _api(self, state: tuple[str | None, int], p: Mapping[str, Any]) -> None:
         ctx = self.ctx
         before, first_call = state
         server: list[ServerLatency] = []
         if before is not None:
             try:
-                after = await scrape(ctx.client)
-                server = summarize_histograms(histogram_delta(after, before))
+                after = await scrape_text(ctx.client)
+                server = summarize_histograms(
+                    histogram_delta(parse_request_histograms(after), parse_request_histograms(before))
+                )
+                self.flowcontrol = flowcontrol_delta(parse_flowcontrol(after), parse_flowcontrol(before))
             except Exception as exc:
                 log.warning("cannot scrape the API server's /metrics at gather (%s)", exc)
         if server:

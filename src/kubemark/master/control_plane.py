@@ -32,8 +32,8 @@ from kubemark.metrics_endpoint import MetricsEndpoint
 log = logging.getLogger(__name__)
 
 ADMIN_KUBECONFIG = "admin.kubeconfig"
-DEFAULT_MAX_REQUESTS_INFLIGHT = 60
-DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT = 40
+DEFAULT_MAX_REQUESTS_INFLIGHT = 120
+DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT = 80
 # Each component talks to the API server as itself (as kubeadm sets them up), so API Priority and Fairness
 # classifies it as upstream does (workload-high, leader-election) instead of exempting it as a system:master.
 COMPONENT_USERS = {"controller-manager": "system:kube-controller-manager", "scheduler": "system:kube-scheduler"}
@@ -54,7 +54,8 @@ class ControlPlaneConfig:
     # Per API server process. Upstream's 400 + 200 size a multi-core Go server; one event loop runs out of CPU
     # long before 600 requests execute at once, and extra seats only stretch every executing request's latency
     # (Little's law) instead of leaving the excess queued by priority level, where upstream's overload control
-    # puts it. 100 seats keep ~450 writes/s flowing at ~0.1-0.2 s each.
+    # puts it. 200 seats (kubelets' level "system": 25) keep ~450 writes/s flowing at ~0.2 s each; with 100 the
+    # kubelets' level was bound by its seats (13 x ~0.1 s) while the CPU had room.
     max_requests_inflight: int = DEFAULT_MAX_REQUESTS_INFLIGHT
     max_mutating_requests_inflight: int = DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT
     # API Priority and Fairness (kube-apiserver's default) over the sum of both limits; False: max-in-flight.

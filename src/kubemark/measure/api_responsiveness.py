@@ -218,9 +218,14 @@ def server_perfdata(latencies: Sequence[ServerLatency]) -> dict[str, object]:
     return {"version": "1.0", "dataItems": items}
 
 
-async def scrape(client: RestClient, path: str = "/metrics") -> dict[ApiCallKey, Histogram]:
-    """GET the API server's metrics and parse the request-duration histograms."""
+async def scrape_text(client: RestClient, path: str = "/metrics") -> str:
+    """GET the API server's metrics (the Prometheus text exposition)."""
     text = await client.request("GET", path, rate_limited=False)
     if isinstance(text, bytes):
         text = text.decode()
-    return parse_request_histograms(str(text or ""))
+    return str(text or "")
+
+
+async def scrape(client: RestClient, path: str = "/metrics") -> dict[ApiCallKey, Histogram]:
+    """GET the API server's metrics and parse the request-latency histograms."""
+    return parse_request_histograms(await scrape_text(client, path))

@@ -237,6 +237,19 @@ def _api_latency(result: RunResult) -> str:
     )
 
 
+def _flowcontrol(result: RunResult) -> str:
+    if not result.flowcontrol:
+        return ""
+    rows = [
+        (lv.priority_level, lv.dispatched, lv.rejected, _ms(lv.wait_p50), _ms(lv.wait_p99)) for lv in result.flowcontrol
+    ]
+    return (
+        "<h2>API priority and fairness</h2><p class='muted'>Requests per priority level while API responsiveness "
+        "was measured, and how long they waited for a seat; as upstream, the API-latency SLI leaves that wait out."
+        "</p>" + _table(["priority level", "dispatched", "rejected (429)", "wait p50 ms", "wait p99 ms"], rows)
+    )
+
+
 def _usage(result: RunResult) -> str:
     if not result.usage:
         return ""
@@ -309,6 +322,7 @@ def render_html(result: RunResult) -> str:
         _fill_levels(result),
         _throughput(result),
         _api_latency(result),
+        _flowcontrol(result),
         _usage(result),
         _context(result),
     ]

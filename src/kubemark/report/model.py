@@ -2,7 +2,7 @@
 
 Layout of a run directory (written by the player, read by `kubemark report` and `kubemark compare`):
 
-    summary.json               test, start/end (unix s), parameters, steps, verdicts, clock_skew
+    summary.json               test, start/end (unix s), parameters, steps, verdicts, clock_skew, flowcontrol
     pod_startup.csv            pod,created,scheduled,running,watched      (unix s; empty = never)
     api_calls.csv              started_at,verb,resource,subresource,scope,status,seconds
     scheduling_throughput.csv  time,pods_per_second
@@ -19,11 +19,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubemark import codec
 from kubemark.measure.percentiles import PodTimeline
 from kubemark.measure.slo import ApiCallKey, Verdict
+
+if TYPE_CHECKING:  # measure.flowcontrol reads histograms via api_responsiveness, which uses this module
+    from kubemark.measure.flowcontrol import PriorityLevelStats
 
 __all__ = [
     "ApiCall",
@@ -92,6 +95,8 @@ class RunResult:
     throughput: list[tuple[float, float]] = field(default_factory=list)  # (unix s, pods/s)
     usage: list[UsageSample] = field(default_factory=list)
     fill_levels: dict[float, list[float]] = field(default_factory=dict)  # fill % -> pod startup samples (s)
+    # API Priority and Fairness per priority level over the APIResponsiveness window (empty without APF).
+    flowcontrol: list[PriorityLevelStats] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -134,6 +139,7 @@ def write_run_dir(result: RunResult, run_dir: str | Path) -> Path:
         ],
         "verdicts": [v.as_dict() for v in result.verdicts],
         "clock_skew": result.clock_skew,
+        "flowcontrol": [level.as_dict() for level in result.flowcontrol],
     }
     (d / SUMMARY).write_bytes(codec.dumps_pretty(summary))
     _write_csv(
@@ -205,6 +211,8 @@ def read_run_dir(run_dir: str | Path) -> RunResult:
         raise RunDirError(f"{summary_path}: {exc.strerror or exc}") from None
     except codec.JSONDecodeError as exc:
         raise RunDirError(f"{summary_path}: invalid JSON: {exc}") from None
+    from kubemark.measure.flowcontrol import PriorityLevelStats
+
     current = summary_path  # the file being parsed, for error messages
     try:
         result = RunResult(
@@ -218,6 +226,7 @@ def read_run_dir(run_dir: str | Path) -> RunResult:
             ],
             verdicts=[Verdict.from_dict(v) for v in summary.get("verdicts") or []],
             clock_skew=summary.get("clock_skew"),
+            flowcontrol=[PriorityLevelStats.from_dict(x) for x in summary.get("flowcontrol") or []],
         )
         current = d / POD_STARTUP_CSV
         result.pods = [

@@ -9,7 +9,7 @@ from kubemark.measure.slo import Verdict
 from kubemark.report.compare import Comparison
 from kubemark.report.model import RunResult
 
-__all__ = ["comparison_table", "pod_startup_table", "verdict_table"]
+__all__ = ["comparison_table", "flowcontrol_table", "pod_startup_table", "verdict_table"]
 
 
 def verdict_table(verdicts: list[Verdict]) -> Table:
@@ -40,6 +40,24 @@ def pod_startup_table(result: RunResult) -> Table:
             if named:
                 cells.insert(0, measurement if i == 0 else "")
             table.add_row(*cells, end_section=i == len(POD_STARTUP_TRANSITIONS) - 1)
+    return table
+
+
+def flowcontrol_table(result: RunResult) -> Table | None:
+    """Requests per API priority level and their queue wait (None when the server reported none)."""
+    if not result.flowcontrol:
+        return None
+    table = Table(title="API priority and fairness (queue wait is not part of the API-latency SLI)")
+    for column in ("priority level", "dispatched", "rejected (429)", "wait p50 (ms)", "wait p99 (ms)"):
+        table.add_column(column, justify="left" if column == "priority level" else "right")
+    for level in result.flowcontrol:
+        table.add_row(
+            level.priority_level,
+            str(level.dispatched),
+            str(level.rejected),
+            f"{level.wait_p50 * 1000:.1f}",
+            f"{level.wait_p99 * 1000:.1f}",
+        )
     return table
 
 
