@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -151,21 +151,26 @@ class _MasterProcess:
 
     READY = "ready at "
 
-    def __init__(self, proc: asyncio.subprocess.Process, log: list[str]) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, log: list[str], log_path: Path) -> None:
         self.proc = proc
         self.pid = proc.pid
         self._drain: asyncio.Task[None] | None = None
         self.log = log
+        self.log_path = log_path
 
     @classmethod
     async def start(cls, data_dir: Path, storage: str, apiserver_workers: int = 1) -> _MasterProcess:
         cmd = [sys.executable, "-m", "kubemark", "master", "start", "--data-dir", str(data_dir), "--port", "0"]
         cmd += ["--storage", storage, "--unsafe-no-fsync"]  # a throw-away cluster: etcd fsync is not what is measured
         cmd += ["--apiserver-workers", str(apiserver_workers)]
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
-        )
-        master = cls(proc, [])
+        # Its log (stderr) goes to a file: through a pipe, a burst of log lines while this busy process drains
+        # it late would block the API server's event loop on write. Stdout carries only the few status lines.
+        log_path = data_dir / "kube-apiserver.log"
+        with _append(log_path) as log_file:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, stdout=asyncio.subprocess.PIPE, stderr=log_file, stdin=asyncio.subprocess.DEVNULL
+            )
+        master = cls(proc, [], log_path)
         try:
             await asyncio.wait_for(master._wait_ready(), MASTER_READY_TIMEOUT)
         except BaseException:
@@ -180,7 +185,17 @@ class _MasterProcess:
             self.log.append(line)
             if self.READY in line:
                 return
-        raise PlayerError("the embedded master exited before it was ready:\n" + "".join(self.log[-30:]))
+        raise PlayerError(
+            "the embedded master exited before it was ready:\n" + "".join(self.log[-30:]) + self.log_tail()
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the master's log file (for error reports)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "".join(text.splitlines(keepends=True)[-lines:])
 
     async def _keep_reading(self) -> None:
         # Keep its pipe drained (a full pipe would block the master) and the tail for error reports.
@@ -202,6 +217,11 @@ class _MasterProcess:
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
+
+
+def _append(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("ab")
 
 
 def _master_children(pid: int) -> dict[str, Any]:

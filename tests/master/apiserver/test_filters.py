@@ -294,6 +294,41 @@ async def test_priority_and_fairness_queues_where_max_in_flight_rejects(apf_serv
     assert total - sli == pytest.approx(queue_wait, rel=1e-6)
 
 
+async def test_a_request_whose_client_gave_up_in_the_queue_is_not_served(apf_server: Server) -> None:
+    server = apf_server
+    assert isinstance(server.limiter, PriorityAndFairness)
+    node_ctx = server.ctx(server.pki.node_credentials("n1"))
+    holder = asyncio.create_task(_call(server, "PATCH", "/api/v1/namespaces/ns/pods/p/status?hold=1", node_ctx))
+    await _wait_held(server, 1)
+    # This one queues behind the holder; its client hangs up before a seat frees.
+    async with aiohttp.ClientSession() as session:
+        gone = asyncio.create_task(
+            session.patch(server.url + "/api/v1/namespaces/ns/pods/q/status?hold=1", ssl=node_ctx, json={})
+        )
+        while server.limiter.waiting("system") < 1:
+            await asyncio.sleep(0.01)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+    server.hold.set()
+    assert (await holder)[0] == 200
+
+    def rejected() -> dict[str, float]:
+        families = {f.name: f for f in text_string_to_metric_families(server.metrics.render()[0].decode())}
+        return {
+            s.labels["reason"]: s.value
+            for s in families["apiserver_flowcontrol_rejected_requests"].samples
+            if s.name.endswith("_total")
+        }
+
+    # Dispatched to a closed connection: answered 429 without reaching the handler (which would hold it).
+    while server.limiter.waiting("system") or not rejected():
+        await asyncio.sleep(0.01)  # polling the server's state for the outcome (the test timeout bounds it)
+    assert rejected() == {"cancelled": 1}
+    assert server.held_count[0] == 1
+    assert server.limiter.executing("system") == 0
+
+
 async def test_metrics_endpoint_counts_every_request(server: Server) -> None:
     admin_ctx = server.ctx((server.pki.admin_cert_pem, server.pki.admin_key_pem))
     node_ctx = server.ctx(server.pki.node_credentials("n1"))

@@ -113,6 +113,12 @@ def _info_and_metrics(metrics: APIServerMetrics | None) -> Middleware:
             except asyncio.CancelledError:
                 code = None  # the client went away or the server is stopping: no outcome to record
                 raise
+            except ConnectionError:
+                if not _client_gone(request):
+                    raise
+                # Writing to a client that hung up: nobody to answer, no outcome to record, no traceback to log.
+                code = None
+                return web.Response(status=499)
             code = response.status
             return response
         finally:
@@ -122,6 +128,11 @@ def _info_and_metrics(metrics: APIServerMetrics | None) -> Middleware:
                 _record(metrics, request, info, code, start)
 
     return request_info
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _record(metrics: APIServerMetrics, request: web.Request, info: RequestInfo, code: int, start: float) -> None:
@@ -179,6 +190,12 @@ def _priority_and_fairness(apf: PriorityAndFairness, metrics: APIServerMetrics |
             return _reject(request, errors.too_many_requests(1))
         if ticket.waited:
             request[_QUEUED] = ticket.waited
+            if _client_gone(request):
+                # It gave up while queued (its timeout): serving it would spend a seat on an answer nobody reads.
+                apf.finish(ticket)
+                if metrics is not None:
+                    metrics.flowcontrol_rejected(ticket.schema, ticket.priority_level, "cancelled")
+                return _reject(request, errors.too_many_requests(1))
         try:
             return await handler(request)
         finally:
