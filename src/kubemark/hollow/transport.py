@@ -5,10 +5,12 @@ from __future__ import annotations
 import aiohttp
 
 IDLE_CONNECTION_SECONDS = 60.0  # under the API server's 75 s keep-alive; client-go keeps idle ones 90 s
-# A kubelet multiplexes all its calls over one HTTP/2 connection; over HTTP/1.1 each call in flight needs a
-# connection, and every new one costs the API server a TLS handshake. When the server queues a node's calls
-# (priority and fairness), more connections would only add handshakes: its further calls wait for one of these.
-CALL_CONNECTIONS = 4
+# A kubelet multiplexes its calls over one HTTP/2 connection, and few are in flight at once: its status manager
+# syncs one pod status at a time and its event broadcaster sends one event at a time (leases and node status
+# ride the heartbeat connection here). Over HTTP/1.1 each call in flight needs a connection, and every new one
+# costs the API server a TLS handshake; two keep that bound, so when the server queues a node's calls (priority
+# and fairness) its further calls wait at the node instead of filling the server's queues and drawing 429s.
+CALL_CONNECTIONS = 2
 
 
 def node_connector(limit: int = 0) -> aiohttp.TCPConnector:
