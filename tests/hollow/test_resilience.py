@@ -154,13 +154,20 @@ async def test_apiserver_restart_loses_no_pod_and_duplicates_none(tmp_path: Path
             # Exactly one start per pod: status writes and Started events as if no restart had happened.
             writes_after = await eventually(settled_writes(pool, nodes, len(before | during)), timeout=10)
             assert writes_after == per_pod * len(before | during)
-            events = (await admin.list(resource_path("", "v1", "events", "default")))["items"]
-            started = Counter(
-                e["involvedObject"]["name"]
-                for e in events
-                if e["reason"] == "Started" and e["involvedObject"].get("kind") == "Pod"
-            )
-            assert started == Counter({name: 1 for name in before | during})
+
+            async def every_pod_started_once() -> bool:
+                # Events travel apart from status writes (kubelet's broadcaster sends them one at a time), so
+                # wait for the last ones to arrive; a second Started event for any pod fails at once.
+                events = (await admin.list(resource_path("", "v1", "events", "default")))["items"]
+                started = Counter(
+                    e["involvedObject"]["name"]
+                    for e in events
+                    if e["reason"] == "Started" and e["involvedObject"].get("kind") == "Pod"
+                )
+                assert set(started.values()) <= {1}, started
+                return set(started) == before | during
+
+            await eventually(every_pod_started_once, timeout=30)
         finally:
             await pool.stop()
             await admin.close()
