@@ -46,6 +46,9 @@ def test_density_run_writes_a_consistent_report(tmp_path: Path) -> None:
     levels = {level["priority_level"]: level for level in summary["flowcontrol"]}
     assert {"system", "node-high", "workload-high", "exempt"} <= set(levels), levels
     assert all(level["dispatched"] > 0 for level in levels.values())
+    # The terminal shows the result tables, as `kubemark report` does.
+    for title in ("pod startup latency", "API priority and fairness", "SLO verdicts"):
+        assert title in proc.stdout, proc.stdout[-3000:]
 
     # Every pod the test created is counted: saturation + latency pods.
     with (out / "pod_startup.csv").open() as f:

@@ -7,13 +7,16 @@ import functools
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kubemark import __version__
 from kubemark.aio import run as run_async
 from kubemark.aio import wait_for_shutdown_signal
+
+if TYPE_CHECKING:
+    from kubemark.report.model import RunResult
 
 app = typer.Typer(
     name="kubemark",
@@ -405,6 +408,7 @@ def run(
     for s in result.steps:
         if s.error:
             typer.echo(f"STEP FAILED {s.name}: {s.error}", err=True)
+    _print_tables(result)
     typer.echo(f"report: {options.out_dir}/report.html")
     typer.echo(
         f"{'PASSED' if result.passed else 'FAILED'}: {len(result.verdicts) - len(failed)}/{len(result.verdicts)} SLOs met"
@@ -416,11 +420,8 @@ def run(
 @app.command("report")
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written by `kubemark run`.")]) -> None:
     """Re-render a run directory as a terminal table and a self-contained report.html."""
-    from rich.console import Console
-
     from kubemark.report.html import render_report
     from kubemark.report.model import RunDirError, read_run_dir
-    from kubemark.report.table import flowcontrol_table, pod_startup_table, verdict_table
 
     try:
         result = read_run_dir(run_dir)
@@ -428,13 +429,22 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
     except RunDirError as exc:
         typer.echo(f"kubemark: {exc}", err=True)
         raise typer.Exit(2) from exc
+    _print_tables(result)
+    typer.echo(f"report: {out}")
+
+
+def _print_tables(result: RunResult) -> None:
+    """A run's results as terminal tables: pod startup, priority and fairness, SLO verdicts."""
+    from rich.console import Console
+
+    from kubemark.report.table import flowcontrol_table, pod_startup_table, verdict_table
+
     console = Console()
     console.print(pod_startup_table(result))
     flowcontrol = flowcontrol_table(result)
     if flowcontrol is not None:
         console.print(flowcontrol)
     console.print(verdict_table(result.verdicts))
-    console.print(f"report: {out}")
 
 
 @app.command("compare")

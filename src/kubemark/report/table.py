@@ -47,7 +47,7 @@ def flowcontrol_table(result: RunResult) -> Table | None:
     """Requests per API priority level and their queue wait (None when the server reported none)."""
     if not result.flowcontrol:
         return None
-    table = Table(title="API priority and fairness (queue wait is not part of the API-latency SLI)")
+    table = Table(title="API priority and fairness", caption="queue wait is not part of the API-latency SLI")
     for column in ("priority level", "dispatched", "rejected (429)", "wait p50 (ms)", "wait p99 (ms)"):
         table.add_column(column, justify="left" if column == "priority level" else "right")
     for level in result.flowcontrol:
