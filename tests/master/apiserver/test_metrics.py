@@ -130,12 +130,14 @@ def test_storage_etcd_watch_and_inflight_series() -> None:
     metrics.watcher_unregistered("", "v1", "Pod")
     metrics.watch_event_sent("", "v1", "Pod", 5)
     metrics.set_inflight("mutating", 7)
+    metrics.watcher_terminated("pods")
     s = _samples(metrics)
     assert _one(s["apiserver_storage_objects"], resource="pods").value == 42
     assert _one(s["etcd_request_duration_seconds_count"], operation="get", type="/pods").value == 2
     assert _one(s["etcd_request_duration_seconds_bucket"], operation="get", le="0.005").value == 1
     assert _one(s["apiserver_registered_watchers"], group="", version="v1", kind="Pod").value == 1
     assert _one(s["apiserver_watch_events_total"], kind="Pod").value == 5
+    assert _one(s["apiserver_terminated_watchers_total"], resource="pods").value == 1
     assert _one(s["apiserver_current_inflight_requests"], request_kind="mutating").value == 7
     assert _one(s["apiserver_current_inflight_requests"], request_kind="readOnly").value == 0
 

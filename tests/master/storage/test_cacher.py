@@ -215,6 +215,7 @@ async def test_slow_watcher_is_ended_without_blocking_others(store: MemoryStorag
         assert len(received) == 20
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(anext(slow), 1)
+        assert slow.terminated and not fast.terminated
     finally:
         await cache.stop()
 

@@ -180,6 +180,12 @@ class APIServerMetrics:
             ("group", "version", "kind"),
             registry=r,
         )
+        self.terminated_watchers = Counter(
+            "apiserver_terminated_watchers",
+            "Counter of watchers closed due to unresponsiveness broken by resource type.",
+            ("resource",),
+            registry=r,
+        )
         self.storage_objects = Gauge(
             "apiserver_storage_objects",
             "Number of stored objects at the time of last check split by kind.",
@@ -361,6 +367,10 @@ class APIServerMetrics:
 
     def watch_event_sent(self, group: str, version: str, kind: str, n: int = 1) -> None:
         self._watch_pair(group, version, kind)[1].inc(n)
+
+    def watcher_terminated(self, resource: str) -> None:
+        """A watcher the cache closed because it fell too far behind (upstream labels by resource.group)."""
+        self.terminated_watchers.labels(resource).inc()
 
     # -- storage -------------------------------------------------------------------------------------
 

@@ -213,6 +213,8 @@ async def _pump(
                 line = encode(event.type, event.obj)
             pending = pending_of() if callable(pending_of) else 0
             await writer.add_and_maybe_flush(line, pending)
+        if getattr(watcher, "terminated", False) and store.metrics is not None:
+            store.metrics.watcher_terminated(rt.group_resource)
     finally:
         close = getattr(watcher, "close", None) or getattr(watcher, "aclose", None)
         if close is not None:

@@ -102,6 +102,7 @@ class CacheWatcher:
         self._waiter: asyncio.Future[None] | None = None  # set while the consumer waits for events
         self._error: BaseException | None = None
         self._done = False
+        self.terminated = False  # closed by the cache for falling behind, not by its consumer
         self._next_bookmark = time.monotonic() + cache.bookmark_interval
 
     def pending(self) -> int:
@@ -112,6 +113,7 @@ class CacheWatcher:
         if len(self._queue) > self._limit:
             log.info("watch cache %s: ending slow watcher (%d events pending)", self.cache.prefix, len(self._queue))
             self._queue.clear()
+            self.terminated = True
             self._finish(None)
         else:
             self._wake()
