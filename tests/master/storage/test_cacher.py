@@ -220,6 +220,53 @@ async def test_slow_watcher_is_ended_without_blocking_others(store: MemoryStorag
         await cache.stop()
 
 
+async def test_index_watch_replays_only_its_values_events(store: MemoryStorage) -> None:
+    """A watch on one index value from a past revision gets that value's events (moves in and out included),
+    in order, from a per-value history that the window's trimming keeps bounded."""
+    cache = WatchCache(store, P, window=10)
+    by_node = ("spec.nodeName", lambda o: o["spec"].get("nodeName") or None)
+    cache.add_index(*by_node)
+    await cache.start()
+    try:
+        start = await store.current_revision()
+        a = await store.create(f"{P}d/a", pod("a", "n1"))
+        await store.create(f"{P}d/b", pod("b", "n2"))
+        a2 = await store.update(a.key, pod("a", "n2"), a.mod_revision)  # moves n1 -> n2
+        c = await store.create(f"{P}d/c", pod("c", "n1"))
+        await store.delete(c.key)
+        await cache.wait_until_fresh(await store.current_revision())
+        n1 = cache.watch("", start, index=("spec.nodeName", "n1"))
+        got = await take(n1, 4)
+        assert [(e.type, e.key) for e in got] == [
+            ("ADDED", a.key),
+            ("MODIFIED", a.key),  # seen by n1 as well: the object was on n1 before
+            ("ADDED", c.key),
+            ("DELETED", c.key),
+        ]
+        assert [e.revision for e in got] == sorted(e.revision for e in got)
+        assert got[1].revision == a2.mod_revision
+        assert n1.pending() == 0
+        n1.close()
+        # An index added now attributes the window's events too.
+        cache.add_index("late", by_node[1])
+        late = cache.watch("", start, index=("late", "n2"))
+        assert [e.key for e in await take(late, 2)] == [f"{P}d/b", a.key]
+        late.close()
+        # Enough churn on n3 to trim the window twice: n1's history goes, n3's keeps only the window.
+        x = await store.create(f"{P}d/x", pod("x", "n3"))
+        for _ in range(25):
+            x = await store.update(x.key, pod("x", "n3"), x.mod_revision)
+        await cache.wait_until_fresh(x.mod_revision)
+        history = cache._index_events["spec.nodeName"]
+        assert "n1" not in history and len(history["n3"]) <= 2 * cache.window
+        with pytest.raises(CompactedError):
+            await anext(cache.watch("", start, index=("spec.nodeName", "n1")))
+        recent = cache.watch("", x.mod_revision - 3, index=("spec.nodeName", "n3"))
+        assert [e.revision for e in await take(recent, 3)] == [x.mod_revision - 2, x.mod_revision - 1, x.mod_revision]
+    finally:
+        await cache.stop()
+
+
 async def test_wait_until_fresh(store: MemoryStorage) -> None:
     cache = await make_cache(store)
     try:

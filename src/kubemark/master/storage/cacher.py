@@ -219,6 +219,9 @@ class WatchCache:
         self._by_prefix: dict[str, set[CacheWatcher]] = {}
         self._odd_prefix: set[CacheWatcher] = set()  # prefixes not ending in "/": checked one by one
         self._by_index: dict[str, dict[str, set[CacheWatcher]]] = {}
+        # The window's events per index value, oldest first (may keep a few older than the window until the
+        # next bulk trim): a watcher on one value replays its own few events instead of scanning the window.
+        self._index_events: dict[str, dict[str, list[WatchEvent]]] = {}
         self._fresh = asyncio.Event()  # set and replaced whenever the revision advances
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -254,6 +257,7 @@ class WatchCache:
         for cached in self._objects.values():
             self._index_add(cached.key, cached.obj)
         self._events, self._events_head = [], 0
+        self._index_events = {name: {} for name in self._indexes}
         self._oldest = revision
         self._advance(revision)
 
@@ -321,17 +325,43 @@ class WatchCache:
                 self._index_remove(key, old.obj)
             self._index_add(key, cached.obj)
             event = WatchEvent("ADDED" if old is None else "MODIFIED", cached.obj, rev, prev_obj, key)
-        self._record(event)
-        self._dispatch(event)
+        values = self._index_values(event)
+        self._record(event, values)
+        self._dispatch(event, values)
 
-    def _record(self, event: WatchEvent) -> None:
+    def _index_values(self, event: WatchEvent) -> list[tuple[str, set[str]]]:
+        """Per index: the values the event's object has now or had before (a watcher on either sees it)."""
+        out: list[tuple[str, set[str]]] = []
+        for name, fn in self._indexes.items():
+            values = {fn(event.obj), fn(event.prev) if event.prev is not None else None}
+            values.discard(None)
+            out.append((name, values))  # type: ignore[arg-type]  # None was just discarded
+        return out
+
+    def _record(self, event: WatchEvent, values: list[tuple[str, set[str]]] | None = None) -> None:
         self._events.append(event)
+        for name, vals in values if values is not None else self._index_values(event):
+            per_value = self._index_events[name]
+            for value in vals:
+                per_value.setdefault(value, []).append(event)
         if len(self._events) - self._events_head > self.window:
             self._oldest = self._events[self._events_head].revision
             self._events_head += 1
             if self._events_head >= self.window:  # trim the list in bulk, amortised O(1)
                 del self._events[: self._events_head]
                 self._events_head = 0
+                self._trim_index_events()
+
+    def _trim_index_events(self) -> None:
+        oldest = self._oldest
+        for per_value in self._index_events.values():
+            for value in list(per_value):
+                events = per_value[value]
+                cut = bisect.bisect_left(events, oldest, key=lambda e: e.revision)
+                if cut == len(events):
+                    del per_value[value]
+                elif cut:
+                    del events[:cut]
 
     def _advance(self, revision: int) -> None:
         if revision > self._revision:
@@ -352,6 +382,12 @@ class WatchCache:
         self._indexes[name] = fn
         self._index_keys[name] = {}
         self._by_index.setdefault(name, {})
+        per_value: dict[str, list[WatchEvent]] = {}
+        for event in self._events[self._events_head :]:
+            for value in {fn(event.obj), fn(event.prev) if event.prev is not None else None}:
+                if value is not None:
+                    per_value.setdefault(value, []).append(event)
+        self._index_events[name] = per_value
         for cached in self._objects.values():
             value = fn(cached.obj)
             if value is not None:
@@ -455,18 +491,16 @@ class WatchCache:
                 if c.key.startswith(prefix) and (predicate is None or predicate(c.obj)):
                     watcher._queue.append(WatchEvent("ADDED", c.obj, c.revision, None, c.key))
         elif from_revision > 0:
-            events = self._events
-            pos = bisect.bisect_right(events, from_revision, lo=self._events_head, key=lambda e: e.revision)
+            if index is not None:
+                events, lo = self._index_events[index[0]].get(index[1], []), 0
+            else:
+                events, lo = self._events, self._events_head
+            pos = bisect.bisect_right(events, from_revision, lo=lo, key=lambda e: e.revision)
             for event in events[pos:]:
-                if index is None or self._index_match(index, event):
-                    watcher._deliver(event)
+                watcher._deliver(event)
         watcher._limit = self.max_pending + len(watcher._queue)  # the replay itself never ends a watcher
         self._register(watcher)
         return watcher
-
-    def _index_match(self, index: tuple[str, str], event: WatchEvent) -> bool:
-        fn = self._indexes[index[0]]
-        return fn(event.obj) == index[1] or (event.prev is not None and fn(event.prev) == index[1])
 
     def _register(self, watcher: CacheWatcher) -> None:
         if watcher.index is not None:
@@ -499,7 +533,7 @@ class WatchCache:
         out.extend(w for values in self._by_index.values() for group in values.values() for w in group)
         return out
 
-    def _dispatch(self, event: WatchEvent) -> None:
+    def _dispatch(self, event: WatchEvent, values: list[tuple[str, set[str]]] | None = None) -> None:
         key = event.key
         by_prefix = self._by_prefix
         if by_prefix:
@@ -514,15 +548,12 @@ class WatchCache:
                         watcher._deliver(event)
         for watcher in list(self._odd_prefix):
             watcher._deliver(event)
-        for name, values in self._by_index.items():
-            if not values:
-                continue
-            fn = self._indexes[name]
-            new = fn(event.obj)
-            old = fn(event.prev) if event.prev is not None else None
-            for value in {new, old}:
-                if value is not None:
-                    for watcher in list(values.get(value, ())):
+        by_index = self._by_index
+        for name, vals in values if values is not None else self._index_values(event):
+            watchers_by_value = by_index.get(name)
+            if watchers_by_value:
+                for value in vals:
+                    for watcher in list(watchers_by_value.get(value, ())):
                         watcher._deliver(event)
 
     def _bookmark(self, revision: int) -> WatchEvent:
