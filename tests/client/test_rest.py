@@ -200,6 +200,30 @@ async def test_request_timeout(api: FakeAPI, client: RestClient) -> None:
         await client.get("/slow", timeout=0.2, retry=False)
 
 
+async def test_waiting_for_a_pooled_connection_is_not_part_of_the_timeout(api: FakeAPI) -> None:
+    """With every connection busy, a call waits for one however long that takes; its timeout starts once it is
+    sent (a total deadline would abort calls queued behind the client's own, closing connections mid-flight)."""
+    release = asyncio.Event()
+
+    async def held(request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.json_response({"held": True})
+
+    api.on("GET", "/held", held)
+    api.on("GET", "/quick", reply({"quick": True}))
+    async with RestClient(ClusterCredentials(server=api.url, token="t"), qps=0, connection_limit=1) as one:
+        first = asyncio.create_task(one.get("/held", timeout=30))
+        await api.wait_for(lambda: api.count("GET", "/held") == 1)
+        second = asyncio.create_task(one.get("/quick", timeout=0.2, retry=False))
+        # Three of its timeouts pass while it waits for the only connection: it must still be waiting, not failed.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(second), 0.6)
+        assert api.count("GET", "/quick") == 0
+        release.set()
+        assert await first == {"held": True}
+        assert await second == {"quick": True}
+
+
 async def test_too_many_requests_surfaces_when_retries_disabled(api: FakeAPI, client: RestClient) -> None:
     api.on("GET", "/busy", fail(429, "TooManyRequests", {"Retry-After": "7"}))
     with pytest.raises(TooManyRequests) as info:

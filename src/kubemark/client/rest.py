@@ -142,6 +142,15 @@ def _verb(method: str, path_name: str, params: Mapping[str, str]) -> str:
     return method
 
 
+def _call_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """A call's timeout: `seconds` to connect (TCP + TLS) and `seconds` of silence while waiting for or reading
+    the response; waiting for a free pooled connection does not count. A total deadline would fire on calls
+    that merely queued behind the client's own earlier calls and, over HTTP/1.1, abort them mid-flight: each
+    abort closes a connection and the retry opens a new one — a TLS handshake storm on an already busy server
+    (client-go sets no timeout at all; the API server bounds every call itself)."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+
 class RestClient:
     """One client = one credential, one rate limiter, one aiohttp session (optionally on a shared connector)."""
 
@@ -174,7 +183,7 @@ class RestClient:
         self._connection_limit = connection_limit
         self.limiter = TokenBucket(qps, burst)
         self._user_agent = user_agent
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = _call_timeout(timeout)
         self._connect_timeout = timeout
         self.max_retries = max_retries
         self.on_request = on_request
@@ -288,7 +297,7 @@ class RestClient:
         else:
             data = codec.dumps(body)
         url = self._url(path)
-        req_timeout = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
+        req_timeout = self._timeout if timeout is None else _call_timeout(timeout)
         may_retry = retry is not False and self.max_retries > 0
         backoff: Backoff | None = None
         attempt = 0
