@@ -167,7 +167,8 @@ async def test_apiserver_restart_loses_no_pod_and_duplicates_none(tmp_path: Path
                 assert set(started.values()) <= {1}, started
                 return set(started) == before | during
 
-            await eventually(every_pod_started_once, timeout=30)
+            # A call sent just as the server stopped may wait its full read timeout (30 s) before the retry.
+            await eventually(every_pod_started_once, timeout=60)
         finally:
             await pool.stop()
             await admin.close()
