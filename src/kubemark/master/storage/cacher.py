@@ -79,6 +79,13 @@ def _wake_waiter(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+def _event_values(fn: IndexFn, event: WatchEvent) -> set[str]:
+    """The index values an event concerns: its object's now and before."""
+    values = {fn(event.obj), fn(event.prev) if event.prev is not None else None}
+    values.discard(None)
+    return values  # type: ignore[return-value]  # None was just discarded
+
+
 class CacheWatcher:
     """Async iterator of WatchEvent for one watch request. Call `close()` (or `stop()`) when done."""
 
@@ -331,16 +338,11 @@ class WatchCache:
 
     def _index_values(self, event: WatchEvent) -> list[tuple[str, set[str]]]:
         """Per index: the values the event's object has now or had before (a watcher on either sees it)."""
-        out: list[tuple[str, set[str]]] = []
-        for name, fn in self._indexes.items():
-            values = {fn(event.obj), fn(event.prev) if event.prev is not None else None}
-            values.discard(None)
-            out.append((name, values))  # type: ignore[arg-type]  # None was just discarded
-        return out
+        return [(name, _event_values(fn, event)) for name, fn in self._indexes.items()]
 
-    def _record(self, event: WatchEvent, values: list[tuple[str, set[str]]] | None = None) -> None:
+    def _record(self, event: WatchEvent, values: list[tuple[str, set[str]]]) -> None:
         self._events.append(event)
-        for name, vals in values if values is not None else self._index_values(event):
+        for name, vals in values:
             per_value = self._index_events[name]
             for value in vals:
                 per_value.setdefault(value, []).append(event)
@@ -384,9 +386,8 @@ class WatchCache:
         self._by_index.setdefault(name, {})
         per_value: dict[str, list[WatchEvent]] = {}
         for event in self._events[self._events_head :]:
-            for value in {fn(event.obj), fn(event.prev) if event.prev is not None else None}:
-                if value is not None:
-                    per_value.setdefault(value, []).append(event)
+            for value in _event_values(fn, event):
+                per_value.setdefault(value, []).append(event)
         self._index_events[name] = per_value
         for cached in self._objects.values():
             value = fn(cached.obj)
@@ -533,7 +534,7 @@ class WatchCache:
         out.extend(w for values in self._by_index.values() for group in values.values() for w in group)
         return out
 
-    def _dispatch(self, event: WatchEvent, values: list[tuple[str, set[str]]] | None = None) -> None:
+    def _dispatch(self, event: WatchEvent, values: list[tuple[str, set[str]]]) -> None:
         key = event.key
         by_prefix = self._by_prefix
         if by_prefix:
@@ -549,7 +550,7 @@ class WatchCache:
         for watcher in list(self._odd_prefix):
             watcher._deliver(event)
         by_index = self._by_index
-        for name, vals in values if values is not None else self._index_values(event):
+        for name, vals in values:
             watchers_by_value = by_index.get(name)
             if watchers_by_value:
                 for value in vals:
