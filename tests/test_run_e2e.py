@@ -68,6 +68,10 @@ def test_density_run_writes_a_consistent_report(tmp_path: Path) -> None:
             assert d["Perc50"] <= d["Perc90"] <= d["Perc99"], (path.name, item)
     pod_startup = codec.loads(next(out.glob("PodStartupLatency_PodStartupLatency_*.json")).read_bytes())
     assert {i["labels"]["Metric"] for i in pod_startup["dataItems"]} >= {"pod_startup", "create_to_schedule"}
+    # That file is the PodStartupLatency measurement's (the latency pods), the same figure as its SLO verdict.
+    startup_p99 = next(i["data"]["Perc99"] for i in pod_startup["dataItems"] if i["labels"]["Metric"] == "pod_startup")
+    slo = next(v for v in verdicts if v["name"] == "pod_startup_latency")
+    assert startup_p99 == pytest.approx(slo["measured"] * 1000, abs=1)
 
     suite = ET.parse(out / "junit.xml").getroot()
     assert suite.get("name") == "ClusterLoaderV2"

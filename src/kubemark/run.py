@@ -513,9 +513,9 @@ def write_artifacts(
     when = datetime.fromtimestamp(result.end, UTC)
     write_summaries(result, out_dir, when=when, thresholds=thresholds)
     if measurements is not None:
+        # A measurement named PodStartupLatency replaces write_summaries' every-pod file of that name: perfdash
+        # reads PodStartupLatency_PodStartupLatency as the SLO's pods (density: the latency pods only).
         for identifier, timelines in measurements.pods.items():
-            if identifier == "PodStartupLatency":
-                continue  # write_summaries' PodStartupLatency_PodStartupLatency holds every pod
             data = pod_startup_perfdata(RunResult(result.test, result.start, result.end, pods=timelines))
             (out_dir / perfdata_file_name(f"PodStartupLatency_{identifier}", result.test, when)).write_bytes(
                 codec.dumps_pretty(data)
