@@ -511,11 +511,15 @@ def write_artifacts(
     """summary.json + CSVs, PerfData, junit.xml, the effective config and report.html."""
     write_run_dir(result, out_dir)
     when = datetime.fromtimestamp(result.end, UTC)
-    write_summaries(result, out_dir, when=when, thresholds=thresholds)
+    # perfdash reads PodStartupLatency_PodStartupLatency as the SLO's pods: the measurement of that name when the
+    # test has one (density: the latency pods only), else every pod the run saw.
+    slo_pods = measurements.pods.get("PodStartupLatency") if measurements is not None else None
+    summarised = result if slo_pods is None else dataclasses.replace(result, pods=slo_pods)
+    write_summaries(summarised, out_dir, when=when, thresholds=thresholds)
     if measurements is not None:
-        # A measurement named PodStartupLatency replaces write_summaries' every-pod file of that name: perfdash
-        # reads PodStartupLatency_PodStartupLatency as the SLO's pods (density: the latency pods only).
         for identifier, timelines in measurements.pods.items():
+            if identifier == "PodStartupLatency":
+                continue  # written above
             data = pod_startup_perfdata(RunResult(result.test, result.start, result.end, pods=timelines))
             (out_dir / perfdata_file_name(f"PodStartupLatency_{identifier}", result.test, when)).write_bytes(
                 codec.dumps_pretty(data)
