@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create or refresh the project virtualenv (.venv) and install kubemark into it.
 #   scripts/setup.sh          runtime dependencies
-#   scripts/setup.sh test     runtime + test dependencies (pytest, real kubectl, official Python client, ruff)
+#   scripts/setup.sh test     runtime + test dependencies (pytest, real kubectl, official Python client, ruff, mypy)
 # Needs only python3 (and, as root on Debian, apt-get to add python3-venv and etcd-server when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."

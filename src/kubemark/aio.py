@@ -56,9 +56,14 @@ async def wait_for_shutdown_signal() -> signal.Signals:
     received: asyncio.Future[signal.Signals] = loop.create_future()
     watched = (signal.SIGINT, signal.SIGTERM)
     for sig in watched:
-        loop.add_signal_handler(sig, lambda s=sig: received.done() or received.set_result(s))
+        loop.add_signal_handler(sig, _resolve_once, received, sig)
     try:
         return await received
     finally:
         for sig in watched:
             loop.remove_signal_handler(sig)
+
+
+def _resolve_once(received: asyncio.Future[signal.Signals], sig: signal.Signals) -> None:
+    if not received.done():  # a second signal before the waiter resumes must not raise InvalidStateError
+        received.set_result(sig)

@@ -7,6 +7,7 @@ their last known state, new ones added, and changed ones (different resourceVers
 from __future__ import annotations
 
 import asyncio
+import builtins
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ class Informer:
     ) -> None:
         self._key = key
         self._cache: dict[str, Obj] = {}
-        self._handlers: list[_Handlers] = []
+        self._handlers: builtins.list[_Handlers] = []
         self._synced = asyncio.Event()
         self.reflector = Reflector(
             client,
@@ -100,10 +101,10 @@ class Informer:
     def get(self, key: str) -> Obj | None:
         return self._cache.get(key)
 
-    def list(self) -> list[Obj]:
+    def list(self) -> builtins.list[Obj]:
         return list(self._cache.values())
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return list(self._cache)
 
     def __len__(self) -> int:
@@ -121,18 +122,18 @@ class Informer:
         for h in self._handlers:
             await _call(h.on_delete, obj)
 
-    async def _on_sync(self, items: list[Obj], resource_version: str) -> None:
+    async def _on_sync(self, items: builtins.list[Obj], resource_version: str) -> None:
         fresh = {self._key(o): o for o in items}
         old_cache, self._cache = self._cache, fresh
         for k, old in old_cache.items():
             if k not in fresh:
                 await self._deleted(old)
         for k, obj in fresh.items():
-            old = old_cache.get(k)
-            if old is None:
+            previous = old_cache.get(k)
+            if previous is None:
                 await self._added(obj)
-            elif _rv(old) != _rv(obj):
-                await self._updated(old, obj)
+            elif _rv(previous) != _rv(obj):
+                await self._updated(previous, obj)
         self._synced.set()
 
     async def _on_event(self, kind: str, obj: Obj) -> None:

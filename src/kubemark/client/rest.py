@@ -7,6 +7,7 @@ per `retry.py`. Non-2xx answers raise `APIError` (see errors.py) built from the 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import email.utils
 import logging
 import time
@@ -435,12 +436,12 @@ class RestClient:
         field_selector: str | None = None,
         page_size: int = 500,
         resource_version: str | None = None,
-    ) -> tuple[list[dict[str, Any]], str]:
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
         """Every item over paginated LISTs, and the list's resourceVersion.
 
         If a continue token expires mid-way (410), fall back to one unpaginated LIST, like client-go's pager.
         """
-        items: list[dict[str, Any]] = []
+        items: builtins.list[dict[str, Any]] = []
         token: str | None = None
         while True:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import random
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -243,7 +244,7 @@ class NodeConfig(_Model):
             value = parse_quantity(text)
             reserve = self.eviction_reserve.get(name)
             if reserve is not None:
-                value = max(value - parse_quantity(reserve), 0)
+                value = max(value - parse_quantity(reserve), Fraction(0))
                 out[name] = format_quantity(value, binary=name in ("memory", "ephemeral-storage"))
             else:
                 out[name] = text

@@ -17,6 +17,7 @@ import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -79,8 +80,9 @@ class HollowNode:
             # Calls share CALL_CONNECTIONS connections; each watch has its own (HTTP/1.1 streams hold one).
             main = aiohttp.ClientSession(connector=node_connector(limit=CALL_CONNECTIONS))
             beat = aiohttp.ClientSession(connector=node_connector(limit=1))
-            streams: aiohttp.ClientSession | None = aiohttp.ClientSession(connector=node_connector(limit=0))
-            self._sessions = [main, beat, streams]
+            own_streams = aiohttp.ClientSession(connector=node_connector(limit=0))
+            self._sessions = [main, beat, own_streams]
+            streams: aiohttp.ClientSession | None = own_streams
         else:
             main = beat = aiohttp.ClientSession(connector=connector, connector_owner=False)
             streams = None
@@ -372,7 +374,8 @@ async def run_workers(options: NodesOptions, stop: asyncio.Event) -> None:
     try:
         exits = [loop.run_in_executor(None, p.join) for p in processes]
         stopped = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait([stopped, *exits], return_when=asyncio.FIRST_COMPLETED)
+        waiters: list[asyncio.Future[Any]] = [stopped, *exits]
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if stopped not in done:
             stopped.cancel()
             failed = [p.name for p in processes if p.exitcode not in (None, 0)]

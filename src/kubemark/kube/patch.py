@@ -265,6 +265,8 @@ def apply_json_patch(target: Any, ops: list[Any]) -> Any:
             raise PatchError(f"operation {i} is not an object")
         name = op.get("op")
         path = op.get("path")
+        if not isinstance(path, str):
+            raise PatchError(f"operation {i} ({name}): 'path' must be a string, not {path!r}")
         tokens = _pointer_tokens(path)
         if name in ("add", "replace", "test") and "value" not in op:
             raise PatchError(f"operation {i} ({name}) is missing 'value'")
@@ -278,6 +280,8 @@ def apply_json_patch(target: Any, ops: list[Any]) -> Any:
             doc = _add(doc, tokens, _deepcopy(op["value"]), path)
         elif name in ("move", "copy"):
             source = op.get("from")
+            if not isinstance(source, str):
+                raise PatchError(f"operation {i} ({name}): 'from' must be a string, not {source!r}")
             from_tokens = _pointer_tokens(source)
             if name == "move":
                 if from_tokens == tokens:
@@ -582,6 +586,7 @@ def _diff_list(patch: dict[str, Any], key: str, old: list[Any], new: list[Any], 
     if None in keys or None in old_keys or len(set(serial)) != len(serial):
         patch[key] = _deepcopy(new)  # not diffable by merge key: send the whole list
         return
+    assert merge_key is not None  # else every key is None and the list was sent whole above
     items: list[Any] = []
     for item, key_value in zip(new, keys, strict=True):
         previous = next((o for o, k in zip(old, old_keys, strict=True) if _json_equal(k, key_value)), None)

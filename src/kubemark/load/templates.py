@@ -466,9 +466,9 @@ class Template:
         elif keyword == "end":
             if len(stack) == 1:
                 raise self._err(line, "unexpected {{end}}")
-            node, _ = stack.pop()
-            while node is not None and node.kind == "if" and node.declare:
-                node, _ = stack.pop()
+            closed, _ = stack.pop()
+            while closed is not None and closed.kind == "if" and closed.declare:
+                closed, _ = stack.pop()
         elif keyword in ("with", "define", "template", "block", "break", "continue"):
             raise self._err(line, f"{{{{{keyword}}}}} is not supported")
         else:

@@ -8,6 +8,7 @@ this fans every event out to the current subscribers, stamped with the local wal
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ class ObjectWatch:
     ) -> None:
         self.informer = Informer(client, path, label_selector=label_selector)
         self._clock = clock
-        self._subscribers: list[WatchSubscriber] = []
+        self._subscribers: builtins.list[WatchSubscriber] = []
         self._changed = asyncio.Event()
         self.informer.add_handler(self._added, self._updated, self._deleted)
 
@@ -55,7 +56,7 @@ class ObjectWatch:
     async def stop(self) -> None:
         await self.informer.stop()
 
-    def list(self) -> list[Obj]:
+    def list(self) -> builtins.list[Obj]:
         return self.informer.list()
 
     def _emit(self, kind: str, old: Obj | None, new: Obj) -> None:

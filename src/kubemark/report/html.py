@@ -171,7 +171,9 @@ def _fill_levels(result: RunResult) -> str:
         return ""
     levels = sorted(result.fill_levels)
     summaries = {lvl: summarize(result.fill_levels[lvl]) for lvl in levels}
-    rows = [[f"p{p}"] + [_ms(summaries[lvl][f"Perc{p}"]) for lvl in levels] for p in (10, 50, 90, 99)]
+    rows: list[Sequence[object]] = [
+        [f"p{p}"] + [_ms(summaries[lvl][f"Perc{p}"]) for lvl in levels] for p in (10, 50, 90, 99)
+    ]
     rows.append(["samples"] + [int(summaries[lvl]["count"]) for lvl in levels])
     headers = ["pod startup (ms)"] + [f"{lvl:g}% full" for lvl in levels]
     return "<h2>Pod startup by cluster fill level</h2>" + _table(headers, rows)

@@ -7,9 +7,10 @@ resource catch-alls for /api/... and /apis/..., then a JSON 404 Status for every
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from kubemark.master.apiserver.errors import StatusError
 from kubemark.master.apiserver.handlers import (
@@ -26,8 +27,6 @@ from kubemark.master.apiserver.watch import WatchStreams
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 WATCH_STREAMS = web.AppKey("kubemark_watch_streams", WatchStreams)
 RESOURCE_HANDLERS = web.AppKey("kubemark_resource_handlers", ResourceHandlers)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from kubemark import codec
 from kubemark.master.apiserver import errors
@@ -34,8 +35,6 @@ from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, R
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 # The identity of every request when authentication is switched off (upstream's insecure port user).
 UNSECURED_USER = UserInfo("system:unsecured", ("system:masters", "system:authenticated"))

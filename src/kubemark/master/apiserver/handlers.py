@@ -354,7 +354,7 @@ class ResourceHandlers:
         if self.object_authorizer is not None and user.node_name is not None:
             info: RequestInfo = request.get(REQUEST_INFO) or parse_request_info(
                 request.method, request.path, request.query
-            )  # type: ignore[arg-type]
+            )
             self._authorize_object(user, info, obj)
         created = await store.create(obj, user, namespace=namespace, dry_run=dry_run)
         return json_response(created, 201)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -231,7 +232,7 @@ class ResourceStore:
     def conflict(self, name: str, why: str = CONFLICT_MESSAGE) -> StatusError:
         return errors.conflict(self.rt.group, self.rt.plural, name, why)
 
-    def _invalid(self, name: str, causes: list[Cause]) -> StatusError:
+    def _invalid(self, name: str, causes: builtins.list[Cause]) -> StatusError:
         # Generic and kind validation may report the same problem (e.g. a namespace's name): say it once.
         unique = list(dict.fromkeys(causes))
         return errors.invalid(self.rt.group, self.rt.kind, name, unique)
@@ -391,7 +392,7 @@ class ResourceStore:
                 return name, value
         return None
 
-    def _cache_list(self, prefix: str, sel: Selection) -> tuple[list[Any], int]:
+    def _cache_list(self, prefix: str, sel: Selection) -> tuple[builtins.list[Any], int]:
         index = self.cache_index(sel)
         if index is not None:
             candidates, revision = self.cache.list_by_index(*index)
@@ -399,7 +400,9 @@ class ResourceStore:
             return [c for c in candidates if c.key.startswith(prefix) and (pred is None or pred(c.obj))], revision
         return self.cache.list(prefix, sel.predicate)
 
-    def _page_from_cache(self, prefix: str, cached: list[Any], revision: int, limit: int, unfiltered: bool) -> ListPage:
+    def _page_from_cache(
+        self, prefix: str, cached: builtins.list[Any], revision: int, limit: int, unfiltered: bool
+    ) -> ListPage:
         page = cached[:limit]  # the cache lists in key order, as storage does
         items = [_with_rv(c.obj, c.revision) for c in page]
         if len(cached) <= limit:
@@ -411,7 +414,7 @@ class ResourceStore:
         self, prefix: str, predicate: Predicate | None, revision: int, limit: int, start_key: str, continuing: bool
     ) -> ListPage:
         """A (paginated) list read from storage at `revision` (0 = latest), filtered by `predicate`."""
-        items: list[Obj] = []
+        items: builtins.list[Obj] = []
         last_key = ""
         batch = max(limit, 500) if predicate is not None else limit
         more = False
@@ -973,7 +976,7 @@ class ResourceStore:
         page = await self.list(
             namespace, ListOptions(label_selector=list_opts.label_selector, field_selector=list_opts.field_selector)
         )
-        deleted: list[Obj] = []
+        deleted: builtins.list[Obj] = []
         for item in page.items:
             md = item["metadata"]
             try:

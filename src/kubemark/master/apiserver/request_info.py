@@ -6,6 +6,7 @@ read the same value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -74,7 +75,7 @@ _METHOD_VERBS = {
 }
 
 
-def parse_request_info(method: str, path: str, query: dict[str, str] | None = None) -> RequestInfo:
+def parse_request_info(method: str, path: str, query: Mapping[str, str] | None = None) -> RequestInfo:
     """Parse like k8s.io/apiserver's RequestInfoFactory.
 
     /api/v1/namespaces/{ns}/{resource}/{name}/{sub}, /apis/{group}/{version}/..., cluster-scoped forms,

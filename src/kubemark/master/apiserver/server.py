@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from ssl import SSLContext
 from typing import Any, Literal
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from kubemark.master.apiserver.app import create_app
 from kubemark.master.apiserver.object_store import ResourceStore
@@ -35,8 +36,6 @@ IDLE_TIMEOUT_SECONDS = 90.0
 # connection bursts (thousands of kubelets connecting at once) with SYN retries of 1 s and more.
 LISTEN_BACKLOG = 4096
 POD_NODE_INDEX = "spec.nodeName"
-
-Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[Any]]
 
 
 @dataclass

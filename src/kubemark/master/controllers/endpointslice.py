@@ -269,7 +269,9 @@ class EndpointSliceController(ServiceEndpointsController):
         log.debug(
             "endpointslice %s: %d created, %d updated, %d deleted",
             key,
-            *map(len, (plan.create, plan.update, plan.delete)),
+            len(plan.create),
+            len(plan.update),
+            len(plan.delete),
         )
 
     async def _apply(

@@ -117,7 +117,7 @@ class GarbageCollector(Controller):
         if node is None:
             node = Node(uid, group, version, plural, md.get("namespace") or "", md.get("name") or "")
             self.graph[uid] = node
-            old_uids: set[str] = set()
+            old_uids: set[Any] = set()  # as the objects hold them: a malformed reference may lack its uid
         else:
             old_uids = {r.get("uid") for r in node.owners}
         new_uids = {r.get("uid") for r in new_owners}
@@ -154,8 +154,8 @@ class GarbageCollector(Controller):
         if node.deleting_dependents:
             self.queue.add(f"delete:{uid}")
             if not was_deleting:
-                for dep in node.dependents:
-                    self.queue.add(f"delete:{dep}")
+                for dependent_uid in node.dependents:
+                    self.queue.add(f"delete:{dependent_uid}")
 
     def _on_delete(self, obj: Obj) -> None:
         uid = uid_of(obj)

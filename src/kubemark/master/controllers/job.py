@@ -224,8 +224,9 @@ class JobController(Controller):
             status["startTime"] = stamp
 
         completions = spec.get("completions")
-        parallelism = int(spec.get("parallelism") if spec.get("parallelism") is not None else 1)
-        backoff_limit = int(spec.get("backoffLimit") if spec.get("backoffLimit") is not None else 6)
+        parallelism_field, backoff_field = spec.get("parallelism"), spec.get("backoffLimit")
+        parallelism = int(parallelism_field) if parallelism_field is not None else 1
+        backoff_limit = int(backoff_field) if backoff_field is not None else 6
         deadline = spec.get("activeDeadlineSeconds")
         started = _parse(status.get("startTime"))
 

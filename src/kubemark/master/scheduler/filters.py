@@ -42,7 +42,7 @@ def tolerated(tolerations: tuple[Toleration, ...], key: str, value: str, effect:
 def _match_expression(expr: Obj, labels: dict[str, str]) -> bool:
     key = expr.get("key") or ""
     op = expr.get("operator")
-    values = expr.get("values") or ()
+    values: list[str] = expr.get("values") or []
     if op == "In":
         return key in labels and labels[key] in values
     if op == "NotIn":

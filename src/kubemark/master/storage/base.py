@@ -11,6 +11,7 @@ new revision, exactly as etcd's main revision.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
@@ -143,7 +144,7 @@ class Storage(abc.ABC):
         """Forget history older than `revision`; later reads/watches below it raise CompactedError."""
 
     @abc.abstractmethod
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[Event]]:
+    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[builtins.list[Event]]:
         """Changes under `prefix` with revision >= `start_revision`, in revision order, batched.
 
         Raises CompactedError (when iterated) if `start_revision` is compacted; never silently skips events.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import contextlib
 import logging
 import time
@@ -216,8 +217,8 @@ class WatchCache:
         self.bookmark_object = bookmark_object or (lambda rev: {"metadata": {"resourceVersion": str(rev)}})
         self.max_pending = max_pending
         self._objects: dict[str, CachedObject] = {}
-        self._keys: list[str] = []
-        self._events: list[WatchEvent] = []  # the window, oldest first, from _events_head
+        self._keys: builtins.list[str] = []
+        self._events: builtins.list[WatchEvent] = []  # the window, oldest first, from _events_head
         self._events_head = 0
         self._oldest = 0  # watches from a revision below this cannot be served (410)
         self._revision = 0
@@ -228,7 +229,7 @@ class WatchCache:
         self._by_index: dict[str, dict[str, set[CacheWatcher]]] = {}
         # The window's events per index value, oldest first (may keep a few older than the window until the
         # next bulk trim): a watcher on one value replays its own few events instead of scanning the window.
-        self._index_events: dict[str, dict[str, list[WatchEvent]]] = {}
+        self._index_events: dict[str, dict[str, builtins.list[WatchEvent]]] = {}
         self._fresh = asyncio.Event()  # set and replaced whenever the revision advances
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -336,11 +337,11 @@ class WatchCache:
         self._record(event, values)
         self._dispatch(event, values)
 
-    def _index_values(self, event: WatchEvent) -> list[tuple[str, set[str]]]:
+    def _index_values(self, event: WatchEvent) -> builtins.list[tuple[str, set[str]]]:
         """Per index: the values the event's object has now or had before (a watcher on either sees it)."""
         return [(name, _event_values(fn, event)) for name, fn in self._indexes.items()]
 
-    def _record(self, event: WatchEvent, values: list[tuple[str, set[str]]]) -> None:
+    def _record(self, event: WatchEvent, values: builtins.list[tuple[str, set[str]]]) -> None:
         self._events.append(event)
         for name, vals in values:
             per_value = self._index_events[name]
@@ -384,15 +385,15 @@ class WatchCache:
         self._indexes[name] = fn
         self._index_keys[name] = {}
         self._by_index.setdefault(name, {})
-        per_value: dict[str, list[WatchEvent]] = {}
+        per_value: dict[str, builtins.list[WatchEvent]] = {}
         for event in self._events[self._events_head :]:
             for value in _event_values(fn, event):
                 per_value.setdefault(value, []).append(event)
         self._index_events[name] = per_value
         for cached in self._objects.values():
-            value = fn(cached.obj)
-            if value is not None:
-                self._index_keys[name].setdefault(value, set()).add(cached.key)
+            indexed = fn(cached.obj)
+            if indexed is not None:
+                self._index_keys[name].setdefault(indexed, set()).add(cached.key)
 
     def _index_add(self, key: str, obj: Obj) -> None:
         for name, fn in self._indexes.items():
@@ -410,7 +411,7 @@ class WatchCache:
                     if not keys:
                         del self._index_keys[name][value]
 
-    def list_by_index(self, name: str, value: str) -> tuple[list[CachedObject], int]:
+    def list_by_index(self, name: str, value: str) -> tuple[builtins.list[CachedObject], int]:
         """Objects whose index `name` has `value`, sorted by key; raises KeyError for an unknown index."""
         keys = self._index_keys[name].get(value, ())
         return [self._objects[k] for k in sorted(keys)], self._revision
@@ -443,7 +444,7 @@ class WatchCache:
     def get(self, key: str) -> CachedObject | None:
         return self._objects.get(key)
 
-    def list(self, prefix: str = "", predicate: Predicate | None = None) -> tuple[list[CachedObject], int]:
+    def list(self, prefix: str = "", predicate: Predicate | None = None) -> tuple[builtins.list[CachedObject], int]:
         """Objects under `prefix` (default: all), sorted by key, with the cache revision."""
         keys = self._keys
         if prefix:
@@ -528,13 +529,13 @@ class WatchCache:
                 del self._by_prefix[watcher.prefix]
         self._odd_prefix.discard(watcher)
 
-    def _all_watchers(self) -> list[CacheWatcher]:
+    def _all_watchers(self) -> builtins.list[CacheWatcher]:
         out = [w for group in self._by_prefix.values() for w in group]
         out.extend(self._odd_prefix)
         out.extend(w for values in self._by_index.values() for group in values.values() for w in group)
         return out
 
-    def _dispatch(self, event: WatchEvent, values: list[tuple[str, set[str]]]) -> None:
+    def _dispatch(self, event: WatchEvent, values: builtins.list[tuple[str, set[str]]]) -> None:
         key = event.key
         by_prefix = self._by_prefix
         if by_prefix:

@@ -21,12 +21,13 @@ watcher (etcd issues #15220, #17507), and a cache that believed it would serve s
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, MutableSequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, MutableSequence
 from typing import Any
 
 import grpc
@@ -166,7 +167,7 @@ class _WatchHub:
         for sub in self.subscribers:
             sub.offer(events, self.position)
 
-    async def _stream(self, start: int) -> AsyncIterator[list[Event]]:
+    async def _stream(self, start: int) -> AsyncGenerator[list[Event], None]:
         """The etcd watch read by a thread of its own, handed over in batches.
 
         Read on the event loop, a gRPC stream yields one response per loop turn; with one stream for every
@@ -269,8 +270,8 @@ class EtcdStorage(Storage):
         # retry loop per call that cost more than the gRPC deadline they duplicate.
         self._kv_stub: KVStub | None = None
         self._watch_stub: WatchStub | None = None
-        self._extra_channels: list[grpc.aio.Channel] = []
-        self._kv_stubs: list[KVStub] = []
+        self._extra_channels: builtins.list[grpc.aio.Channel] = []
+        self._kv_stubs: builtins.list[KVStub] = []
         self._next_stub = 0
         self._closed = asyncio.Event()
         self._hub: _WatchHub | None = None
@@ -450,7 +451,9 @@ class EtcdStorage(Storage):
             raise KeyNotFoundError(key)
         return self._kv_of(prev_kvs[0])
 
-    async def _txn(self, compare: list[Compare], success: list[RequestOp], failure: list[RequestOp]) -> TxnResponse:
+    async def _txn(
+        self, compare: builtins.list[Compare], success: builtins.list[RequestOp], failure: builtins.list[RequestOp]
+    ) -> TxnResponse:
         """One write transaction, retried only while it provably never reached etcd (no connection).
 
         Like etcd's clientv3, a write that may have been applied is never retried: a timeout or a broken
@@ -476,7 +479,7 @@ class EtcdStorage(Storage):
             backoff = min(backoff * 2, 0.5)
 
     @staticmethod
-    def _guard(k: bytes, expected_mod_revision: int) -> list[Compare]:
+    def _guard(k: bytes, expected_mod_revision: int) -> builtins.list[Compare]:
         # version > 0: the key exists (a missing key has mod_revision 0, which must not match a 0 guard).
         compares = [Compare(result=Compare.GREATER, target=Compare.VERSION, key=k, version=0)]
         if expected_mod_revision > 0:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -43,10 +44,10 @@ class MemoryStorage(Storage):
 
     def __init__(self) -> None:
         self._data: dict[str, KV] = {}
-        self._keys: list[str] = []
+        self._keys: builtins.list[str] = []
         self._revision = 1  # etcd's empty store is at revision 1; the first write gets 2
         self._compacted = 0
-        self._log: list[Event] = []
+        self._log: builtins.list[Event] = []
         self._log_first = 2  # revision of _log[0]
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False
@@ -173,7 +174,7 @@ class MemoryStorage(Storage):
 
     async def watch(
         self, prefix: str, start_revision: int, *, progress: Callable[[int], None] | None = None
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncIterator[builtins.list[Event]]:
         """See Storage.watch. `progress(rev)` (an extension used by the watch cache) is called whenever every
         event under `prefix` up to `rev` has been yielded, so a consumer knows how fresh it is."""
         next_rev = start_revision if start_revision > 0 else self._revision + 1

@@ -50,7 +50,7 @@ def _validate_spec(spec: Obj) -> list[Cause]:
     pod_cidr = spec.get("podCIDR")
     if pod_cidr and cidrs and cidrs[0] != pod_cidr:
         causes.append(field.invalid("spec.podCIDRs", cidrs, "the first CIDR must match spec.podCIDR"))
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[object, object]] = set()
     for i, taint in enumerate(spec.get("taints") or ()):
         path = f"spec.taints[{i}]"
         if not isinstance(taint, dict):
