@@ -237,7 +237,7 @@ class RestClient:
     def _url(self, path: str) -> URL:
         return self._base.with_path(self._base.path.rstrip("/") + path, encoded=True)
 
-    def _record(self, method: str, path: str, q: Mapping[str, str], status: int | None, t0: float, wall: float):
+    def _record(self, method: str, path: str, q: Mapping[str, str], status: int | None, t0: float, wall: float) -> None:
         if self.on_request is None:
             return
         info = describe_path(path)

@@ -177,7 +177,13 @@ def _operations(rt: ResourceType) -> Iterator[tuple[str, list[Operation]]]:
     verbs = set(rt.verbs)
 
     def op(
-        method: str, oid: str, action: str, body: str | None, resp: str, query: Iterable[str], kind=gvk
+        method: str,
+        oid: str,
+        action: str,
+        body: str | None,
+        resp: str,
+        query: Iterable[str],
+        kind: dict[str, str] = gvk,
     ) -> Operation:
         return Operation(method, oid, action, kind, body, resp, ("pretty", *query), rt.group_version)
 
