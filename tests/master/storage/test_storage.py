@@ -107,6 +107,24 @@ async def test_list_prefix_sorted_and_paginated(storage: Storage) -> None:
     assert len(exact.kvs) == 6 and not exact.more
 
 
+async def test_list_and_watch_larger_than_grpc_default_message(storage: Storage) -> None:
+    # gRPC refuses messages over 4 MiB unless told otherwise; kube-apiserver lifts its etcd client's limit, since
+    # one page of big objects (endpoint slices, say) easily exceeds it. 12 values of 1 MiB (etcd's request limit
+    # is 1.5 MiB per write) make a 12 MiB list, and a watch from the start replays them.
+    value = b"x" * (1024 * 1024)
+    first = await storage.current_revision() + 1
+    for i in range(12):
+        await storage.create(f"/big/{i:02d}", value)
+    listed = await storage.list("/big/")
+    assert len(listed.kvs) == 12 and all(kv.value == value for kv in listed.kvs)
+    watch = storage.watch("/big/", first)
+    try:
+        events = await next_events(watch, 12)
+    finally:
+        await watch.aclose()
+    assert [e.kv.key for e in events] == [f"/big/{i:02d}" for i in range(12)]
+
+
 async def test_list_at_past_revision(storage: Storage) -> None:
     a = await storage.create("/h/a", b"a1")
     b = await storage.create("/h/b", b"b1")

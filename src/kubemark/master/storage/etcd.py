@@ -69,6 +69,16 @@ EventBatch = list[Event]  # (inside EtcdStorage, `list` is the method)
 # Connections to etcd for KV calls (watches use the first).
 KV_CONNECTIONS = 4
 
+# Reconnect quickly after an etcd restart (gRPC's default backoff grows to minutes), and take responses of any
+# size: one LIST page of big objects (endpoint slices) passes gRPC's 4 MiB default, which is why kube-apiserver
+# lifts its etcd client's receive limit (MaxCallRecvMsgSize = MaxInt32) too.
+_CHANNEL_OPTIONS: builtins.list[tuple[str, Any]] = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.max_receive_message_length", -1),
+]
+
 # gRPC failure details meaning the channel had no connection, so the request was never sent.
 _NOT_SENT_MARKERS = ("failed to connect", "connections to all backends failing", "connection refused")
 
@@ -280,12 +290,7 @@ class EtcdStorage(Storage):
     async def start(self) -> None:
         # The channel binds to the running loop, hence created here rather than in __init__.
         manager = ConnectionManager([self.endpoint])
-        # Reconnect quickly after an etcd restart (gRPC's default backoff grows to minutes).
-        manager.grpc_options += [
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
-        ]
+        manager.grpc_options += _CHANNEL_OPTIONS
         self._channel = manager.get_channel()
         self._kv = KVService(self._channel)
         self._kv_stub = KVStub(self._channel)
@@ -295,7 +300,7 @@ class EtcdStorage(Storage):
         self._extra_channels = []
         for _ in range(KV_CONNECTIONS - 1):
             extra = ConnectionManager([self.endpoint])
-            extra.grpc_options += [*manager.grpc_options[-3:], ("grpc.use_local_subchannel_pool", 1)]
+            extra.grpc_options += [*_CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
             self._extra_channels.append(extra.get_channel())
         self._kv_stubs = [self._kv_stub, *(KVStub(c) for c in self._extra_channels)]
         self._next_stub = 0
@@ -565,7 +570,7 @@ class EtcdStorage(Storage):
         raw_prefix = self._raw_prefix
         key = raw_prefix or b"\x00"
         range_end = prefix_range_end(raw_prefix) if raw_prefix else b"\x00"
-        channel = grpc.insecure_channel(self.endpoint)
+        channel = grpc.insecure_channel(self.endpoint, options=_CHANNEL_OPTIONS)
 
         def requests() -> Iterator[WatchRequest]:
             yield WatchRequest(
