@@ -31,23 +31,64 @@ TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
-def rule_count(services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> int:
-    """Rules an iptables proxier would write: per service port, one service rule plus one per ready endpoint."""
-    ready: dict[tuple[str, str], int] = {}
-    for s in slices:
-        meta = s.get("metadata") or {}
+ServiceKey = tuple[str, str]  # (namespace, name)
+
+
+def _ready_endpoints(endpoint_slice: dict[str, Any]) -> int:
+    return sum(
+        1 for e in endpoint_slice.get("endpoints") or [] if (e.get("conditions") or {}).get("ready", True) is not False
+    )
+
+
+class RuleSet:
+    """The size of the rule set an iptables proxier would write: per service port, one service rule plus one per
+    ready endpoint. Kept up to date change by change, so a sync costs nothing however many services exist (a
+    recount at every sync, on every hollow node, grew as nodes x services)."""
+
+    def __init__(self) -> None:
+        self.rules = 0
+        self._ports: dict[ServiceKey, int] = {}
+        self._ready: dict[ServiceKey, int] = {}  # ready endpoints per service, over its slices
+        self._slices: dict[ServiceKey, tuple[ServiceKey, int]] = {}  # slice -> (its service, its ready endpoints)
+
+    def set_service(self, service: dict[str, Any]) -> None:
+        key = _key(service)
+        ports = len((service.get("spec") or {}).get("ports") or [])
+        self.rules += (ports - self._ports.get(key, 0)) * (1 + self._ready.get(key, 0))
+        self._ports[key] = ports
+
+    def remove_service(self, service: dict[str, Any]) -> None:
+        key = _key(service)
+        self.rules -= self._ports.pop(key, 0) * (1 + self._ready.get(key, 0))
+
+    def set_slice(self, endpoint_slice: dict[str, Any]) -> None:
+        self.remove_slice(endpoint_slice)
+        meta = endpoint_slice.get("metadata") or {}
         owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-        if not owner:
-            continue
-        n = sum(1 for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready", True) is not False)
-        key = (meta.get("namespace", ""), owner)
-        ready[key] = ready.get(key, 0) + n
-    total = 0
-    for svc in services:
-        meta = svc.get("metadata") or {}
-        ports = len((svc.get("spec") or {}).get("ports") or [])
-        total += ports * (1 + ready.get((meta.get("namespace", ""), meta.get("name", "")), 0))
-    return total
+        if owner:
+            service = (meta.get("namespace", ""), owner)
+            ready = _ready_endpoints(endpoint_slice)
+            self._slices[_key(endpoint_slice)] = (service, ready)
+            self._add_ready(service, ready)
+
+    def remove_slice(self, endpoint_slice: dict[str, Any]) -> None:
+        previous = self._slices.pop(_key(endpoint_slice), None)
+        if previous is not None:
+            service, ready = previous
+            self._add_ready(service, -ready)
+
+    def _add_ready(self, service: ServiceKey, delta: int) -> None:
+        ready = self._ready.get(service, 0) + delta
+        if ready:
+            self._ready[service] = ready
+        else:
+            self._ready.pop(service, None)
+        self.rules += self._ports.get(service, 0) * delta
+
+
+def _key(obj: dict[str, Any]) -> ServiceKey:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace", ""), meta.get("name", "")
 
 
 class HollowProxy:
@@ -77,18 +118,33 @@ class HollowProxy:
         self.node = Informer(client, resource_path("", "v1", "nodes"), field_selector=f"metadata.name={node_name}")
         self._dirty = asyncio.Event()
         self._changed_slices: dict[str, float] = {}  # slice key -> trigger time (epoch) awaiting programming
-        self.rules = 0
+        self._rule_set = RuleSet()
+        self.rules = 0  # the rule set's size at the last sync
         self.syncs = 0
         self.synced = asyncio.Event()  # set after every sync; tests clear and wait
         self._task: asyncio.Task[None] | None = None
-        self.services.add_handler(on_add=self._mark, on_update=self._mark, on_delete=self._mark)
-        self.slices.add_handler(on_add=self._slice_changed, on_update=self._slice_changed, on_delete=self._mark)
+        self.services.add_handler(
+            on_add=self._service_changed, on_update=self._service_changed, on_delete=self._service_deleted
+        )
+        self.slices.add_handler(
+            on_add=self._slice_changed, on_update=self._slice_changed, on_delete=self._slice_deleted
+        )
 
-    def _mark(self, *_: Any) -> None:
+    def _service_changed(self, *objs: dict[str, Any]) -> None:
+        self._rule_set.set_service(objs[-1])
+        self._dirty.set()
+
+    def _service_deleted(self, obj: dict[str, Any]) -> None:
+        self._rule_set.remove_service(obj)
+        self._dirty.set()
+
+    def _slice_deleted(self, obj: dict[str, Any]) -> None:
+        self._rule_set.remove_slice(obj)
         self._dirty.set()
 
     def _slice_changed(self, *objs: dict[str, Any]) -> None:
         obj = objs[-1]
+        self._rule_set.set_slice(obj)
         meta = obj.get("metadata") or {}
         text = (meta.get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION)
         if text:
@@ -100,8 +156,8 @@ class HollowProxy:
         self._dirty.set()
 
     def sync(self) -> None:
-        """Program the proxy rules now (compute their count) and record programming latencies."""
-        self.rules = rule_count(self.services.list(), self.slices.list())
+        """Program the proxy rules now (take their count) and record programming latencies."""
+        self.rules = self._rule_set.rules
         now = self._clock()
         if self._on_latency is not None:
             for trigger in self._changed_slices.values():
