@@ -188,3 +188,22 @@ async def test_max_starting_admits_nodes_one_at_a_time(apiserver: APIServer) -> 
             assert later.started_at >= earlier.ready_at
     finally:
         await pool.stop()
+
+
+async def test_stop_right_after_a_service_change_does_not_wait_a_sync_period(
+    apiserver: APIServer, admin: RestClient
+) -> None:
+    # The proxies are told of the service as they are cancelled; a cancel lost there left stop() waiting for the
+    # next sync period (60 s here) before the proxy loop came round.
+    pool = NodePool(3, fast_config(), ClusterCredentials(server=apiserver.url), prefix="quick", ramp=100.0)
+    await pool.start()
+    stopped = False
+    try:
+        assert await pool.wait_ready(5) and await pool.wait_synced(5)
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"ports": [{"port": 80}]}}
+        await admin.create(resource_path("", "v1", "services", "default"), svc)
+        await asyncio.wait_for(pool.stop(), 10)
+        stopped = True
+    finally:
+        if not stopped:
+            await pool.stop()

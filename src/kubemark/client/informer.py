@@ -17,6 +17,7 @@ from kubemark.client.watch import Reflector
 
 if TYPE_CHECKING:
     from kubemark.client.rest import RestClient
+    from kubemark.client.shared_objects import SharedObjects
 
 Obj = dict[str, Any]
 Handler = Callable[..., Any]
@@ -49,7 +50,11 @@ async def _call(handler: Handler | None, *args: Any) -> None:
 
 
 class Informer:
-    """Handlers: on_add(obj), on_update(old, new), on_delete(obj); sync or async. Add them before start()."""
+    """Handlers: on_add(obj), on_update(old, new), on_delete(obj); sync or async. Add them before start().
+
+    With `shared`, cached objects are the process's shared read-only copies (see SharedObjects), and stop()
+    gives them back, emptying the cache.
+    """
 
     def __init__(
         self,
@@ -59,9 +64,12 @@ class Informer:
         label_selector: str | None = None,
         field_selector: str | None = None,
         key: Callable[[Obj], str] = namespaced_key,
+        shared: SharedObjects | None = None,
         **reflector_options: Any,
     ) -> None:
         self._key = key
+        self._path = path
+        self._shared = shared
         self._cache: dict[str, Obj] = {}
         self._handlers: builtins.list[_Handlers] = []
         self._synced = asyncio.Event()
@@ -85,6 +93,10 @@ class Informer:
 
     async def stop(self) -> None:
         await self.reflector.stop()
+        if self._shared is not None:
+            for k, obj in self._cache.items():
+                self._shared.release(self._path, k, obj)
+            self._cache = {}
 
     @property
     def synced(self) -> bool:
@@ -122,29 +134,50 @@ class Informer:
         for h in self._handlers:
             await _call(h.on_delete, obj)
 
+    def _hold(self, key: str, obj: Obj) -> Obj:
+        return obj if self._shared is None else self._shared.hold(self._path, key, obj)
+
+    def _release(self, key: str, obj: Obj | None) -> None:
+        if self._shared is not None and obj is not None:
+            self._shared.release(self._path, key, obj)
+
     async def _on_sync(self, items: builtins.list[Obj], resource_version: str) -> None:
-        fresh = {self._key(o): o for o in items}
+        fresh: dict[str, Obj] = {}
+        for o in items:
+            k = self._key(o)
+            fresh[k] = self._hold(k, o)
         old_cache, self._cache = self._cache, fresh
-        for k, old in old_cache.items():
-            if k not in fresh:
-                await self._deleted(old)
-        for k, obj in fresh.items():
-            previous = old_cache.get(k)
-            if previous is None:
-                await self._added(obj)
-            elif _rv(previous) != _rv(obj):
-                await self._updated(previous, obj)
+        try:
+            for k, old in old_cache.items():
+                if k not in fresh:
+                    await self._deleted(old)
+            for k, obj in fresh.items():
+                previous = old_cache.get(k)
+                if previous is None:
+                    await self._added(obj)
+                elif _rv(previous) != _rv(obj):
+                    await self._updated(previous, obj)
+        finally:
+            for k, old in old_cache.items():
+                self._release(k, old)
         self._synced.set()
 
     async def _on_event(self, kind: str, obj: Obj) -> None:
         k = self._key(obj)
         if kind == "DELETED":
             old = self._cache.pop(k, None)
-            await self._deleted(obj if obj.get("metadata") else old or obj)
+            try:
+                await self._deleted(obj if obj.get("metadata") else old or obj)
+            finally:
+                self._release(k, old)
             return
+        obj = self._hold(k, obj)
         old = self._cache.get(k)
         self._cache[k] = obj
-        if old is None:
-            await self._added(obj)
-        elif _rv(old) != _rv(obj):
-            await self._updated(old, obj)
+        try:
+            if old is None:
+                await self._added(obj)
+            elif _rv(old) != _rv(obj):
+                await self._updated(old, obj)
+        finally:
+            self._release(k, old)

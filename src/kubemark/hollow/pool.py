@@ -24,6 +24,7 @@ import aiohttp
 from kubemark.client.informer import Informer
 from kubemark.client.kubeconfig import ClusterCredentials, load_kubeconfig
 from kubemark.client.rest import RestClient
+from kubemark.client.shared_objects import SharedObjects
 from kubemark.hollow.config import NodeConfig, load_node_config
 from kubemark.hollow.endpoint import KubeletEndpoint
 from kubemark.hollow.kubelet import HollowKubelet
@@ -68,6 +69,7 @@ class HollowNode:
         *,
         metrics: PoolMetrics | None = None,
         connector: aiohttp.BaseConnector | None = None,
+        shared: SharedObjects | None = None,
     ) -> None:
         self.name = name
         self.index = index
@@ -119,6 +121,7 @@ class HollowNode:
                 client(5, 10, "kube-proxy"),
                 config,
                 on_programming_latency=metrics.programming.observe if metrics else None,
+                shared=shared,
             )
         self.npd: HollowNodeProblemDetector | None = None
         if config.npd.enabled:
@@ -180,6 +183,8 @@ class NodePool:
         self.ramp = ramp
         self.shared_connection = shared_connection
         self.metrics = metrics or PoolMetrics()
+        # One copy of each Service / EndpointSlice version for all the nodes' proxies.
+        self.shared_objects = SharedObjects()
         self.nodes: dict[str, HollowNode] = {}
         self.metrics.bind_pool(self.phase_counts, self.ready_count, lambda: len(self.nodes))
         self._connector: aiohttp.TCPConnector | None = None
@@ -235,7 +240,13 @@ class NodePool:
                     await asyncio.sleep(delay)
             name = f"{self.prefix}-{index}"
             node = HollowNode(
-                name, index, self._creds(name), self.config, metrics=self.metrics, connector=self._connector
+                name,
+                index,
+                self._creds(name),
+                self.config,
+                metrics=self.metrics,
+                connector=self._connector,
+                shared=self.shared_objects,
             )
             self.nodes[name] = node
             task = asyncio.create_task(self._start_node(node), name=f"start {name}")

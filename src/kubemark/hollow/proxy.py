@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubemark.client.informer import Informer
 from kubemark.client.paths import resource_path
+from kubemark.client.shared_objects import SharedObjects
 from kubemark.hollow.config import NodeConfig
 from kubemark.hollow.events import EventRecorder
 from kubemark.kube.meta import parse_time
@@ -103,7 +104,9 @@ class HollowProxy:
         recorder: EventRecorder | None = None,
         on_programming_latency: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
+        shared: SharedObjects | None = None,
     ) -> None:
+        """`shared`: the process's shared copies of Services and EndpointSlices (every node's proxy holds all)."""
         self.node_name = node_name
         self.client = client
         self.min_sync_period = config.proxy.min_sync_period
@@ -111,9 +114,14 @@ class HollowProxy:
         self.recorder = recorder or EventRecorder(client, component="kube-proxy", host=node_name, enabled=config.events)
         self._on_latency = on_programming_latency
         self._clock = clock
-        self.services = Informer(client, resource_path("", "v1", "services"), label_selector=PROXY_LABEL_SELECTOR)
+        self.services = Informer(
+            client, resource_path("", "v1", "services"), label_selector=PROXY_LABEL_SELECTOR, shared=shared
+        )
         self.slices = Informer(
-            client, resource_path("discovery.k8s.io", "v1", "endpointslices"), label_selector=PROXY_LABEL_SELECTOR
+            client,
+            resource_path("discovery.k8s.io", "v1", "endpointslices"),
+            label_selector=PROXY_LABEL_SELECTOR,
+            shared=shared,
         )
         self.node = Informer(client, resource_path("", "v1", "nodes"), field_selector=f"metadata.name={node_name}")
         self._dirty = asyncio.Event()
@@ -172,8 +180,11 @@ class HollowProxy:
             await informer.wait_synced()
         last = float("-inf")
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives as the event
+            # is set, and stop() then waited a whole sync period for this loop to come round again.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), self.sync_period)
+                async with asyncio.timeout(self.sync_period):
+                    await self._dirty.wait()
             wait = last + self.min_sync_period - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
