@@ -39,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from _harness import cpu_seconds, emit, percentile, raise_open_files, rss_bytes, running_master
 from kubemark import codec
 from kubemark.aio import run as run_async
-from kubemark.client import ClusterCredentials, RestClient, load_kubeconfig
+from kubemark.client import ClusterCredentials, RestClient, load_kubeconfig, resource_path
 
 RESULT_PREFIX = "RESULT "
 # Per node and minute, a real kubelet + kube-proxy + NPD with default settings when nothing changes.
@@ -221,10 +221,41 @@ def _error_counts(before: dict, after: dict) -> dict[str, int]:
 # -- the orchestrator ---------------------------------------------------------------------------------------
 
 
+async def create_services(creds: ClusterCredentials, count: int, endpoints: int) -> None:
+    """`count` Services (namespace `bench-services`), each with one EndpointSlice of `endpoints` ready endpoints:
+    what every node's kube-proxy follows (the load test at 1,000 nodes has ~1,650)."""
+    async with RestClient(creds, qps=0, burst=1) as admin:
+        ns = "bench-services"
+        await admin.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": ns}})
+        sem = asyncio.Semaphore(32)
+
+        async def one(i: int) -> None:
+            async with sem:
+                name = f"svc-{i}"
+                svc = {"metadata": {"name": name}, "spec": {"ports": [{"port": 80, "targetPort": 8080}]}}
+                await admin.create(resource_path("", "v1", "services", ns), svc)
+                eps = {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {"name": f"{name}-abcde", "labels": {"kubernetes.io/service-name": name}},
+                    "addressType": "IPv4",
+                    "endpoints": [
+                        {"addresses": [f"10.{i // 250 % 250}.{i % 250}.{e + 1}"], "conditions": {"ready": True}}
+                        for e in range(endpoints)
+                    ],
+                    "ports": [{"port": 8080, "protocol": "TCP"}],
+                }
+                await admin.create(resource_path("discovery.k8s.io", "v1", "endpointslices", ns), eps)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+
+
 async def run_step(args: argparse.Namespace, n: int, cores: tuple[int, int] | None) -> dict[str, Any]:
     if cores is not None:
         os.sched_setaffinity(0, {cores[1]})  # the master (and its etcd) inherit the master's core
     async with running_master(storage=args.storage) as master:
+        if args.services:
+            await create_services(master.creds, args.services, args.endpoints)
         rss_master_idle = rss_bytes(master.pid)
         cmd = [sys.executable, __file__, "--pool-step", str(n), "--data-dir", str(master.data_dir)]
         cmd += ["--ramp", str(args.ramp), "--settle", str(args.settle), "--window", str(args.window)]
@@ -297,6 +328,8 @@ async def main_async(args: argparse.Namespace) -> None:
             "max_lateness_s": args.max_lateness,
             "rss_budget_kib": args.rss_budget_kib,
             "storage": args.storage,
+            "services": args.services,
+            "endpoints_per_slice": args.endpoints,
             "tls": True,
             "credentials": "per-node client certificate (system:node:<name>)",
             "connections": "shared connector" if args.shared_connection else "own connections per node",
@@ -342,6 +375,8 @@ def main() -> None:
     parser.add_argument("--max-lateness", type=float, default=1.0, help="lease renewal lateness p99 budget, s")
     parser.add_argument("--rss-budget-kib", type=float, default=1024.0)
     parser.add_argument("--storage", choices=["etcd", "memory"], default="memory")
+    parser.add_argument("--services", type=int, default=0, help="Services (+1 EndpointSlice each) to create first")
+    parser.add_argument("--endpoints", type=int, default=5, help="ready endpoints per EndpointSlice")
     parser.add_argument("--node-config", default=None, help="NodeConfig YAML (default: kubelet defaults)")
     parser.add_argument("--shared-connection", action="store_true", help="KWOK-like: one connector for the pool")
     parser.add_argument("--profile", default=None, help="cProfile the pool's start-up into this file")

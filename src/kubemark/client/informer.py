@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,8 @@ class Informer:
         shared: SharedObjects | None = None,
         **reflector_options: Any,
     ) -> None:
-        self._key = key
+        # Sharing informers intern their keys as well: one string per object for the whole process.
+        self._key = key if shared is None else (lambda o: sys.intern(key(o)))
         self._path = path
         self._shared = shared
         self._cache: dict[str, Obj] = {}

@@ -27,6 +27,7 @@ from kubemark.client.errors import APIError, is_already_exists, is_conflict, is_
 from kubemark.client.informer import Informer
 from kubemark.client.paths import resource_path
 from kubemark.client.retry import Backoff
+from kubemark.client.shared_objects import SharedObjects
 from kubemark.hollow.config import NodeConfig, exit_code_of, lifetime_of
 from kubemark.hollow.events import EventRecorder
 from kubemark.hollow.lease import LeaseHeartbeat
@@ -140,7 +141,9 @@ class HollowKubelet:
         on_renewal_lateness: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        shared: SharedObjects | None = None,
     ) -> None:
+        """`shared`: the process's shared copies of Services (every node's kubelet follows them all)."""
         self.name = name
         self.client = client
         self.config = config
@@ -178,7 +181,7 @@ class HollowKubelet:
         self.registrations = 0
         self.node_informer = Informer(client, NODES, field_selector=f"metadata.name={name}")
         self.pod_informer = Informer(client, PODS, field_selector=f"spec.nodeName={name}")
-        self.service_informer = Informer(client, SERVICES) if config.watch_services else None
+        self.service_informer = Informer(client, SERVICES, shared=shared) if config.watch_services else None
         self.node_informer.add_handler(
             on_add=self._node_seen, on_update=self._node_updated, on_delete=self._node_deleted
         )

@@ -113,6 +113,7 @@ class HollowNode:
             heartbeat_client=self.heartbeat_client,
             on_lease_lateness=metrics.observe_lease_lateness if metrics else None,
             on_renewal_lateness=metrics.observe_renewal_lateness if metrics else None,
+            shared=shared,
         )
         self.proxy: HollowProxy | None = None
         if config.proxy.enabled:
@@ -183,7 +184,7 @@ class NodePool:
         self.ramp = ramp
         self.shared_connection = shared_connection
         self.metrics = metrics or PoolMetrics()
-        # One copy of each Service / EndpointSlice version for all the nodes' proxies.
+        # One copy of each Service / EndpointSlice version for all the nodes' kubelets and proxies.
         self.shared_objects = SharedObjects()
         self.nodes: dict[str, HollowNode] = {}
         self.metrics.bind_pool(self.phase_counts, self.ready_count, lambda: len(self.nodes))

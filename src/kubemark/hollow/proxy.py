@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
-ServiceKey = tuple[str, str]  # (namespace, name)
+ObjectKey = str  # "namespace/name", interned: a thousand nodes' rule sets share each key's one string
 
 
 def _ready_endpoints(endpoint_slice: dict[str, Any]) -> int:
@@ -48,9 +49,11 @@ class RuleSet:
 
     def __init__(self) -> None:
         self.rules = 0
-        self._ports: dict[ServiceKey, int] = {}
-        self._ready: dict[ServiceKey, int] = {}  # ready endpoints per service, over its slices
-        self._slices: dict[ServiceKey, tuple[ServiceKey, int]] = {}  # slice -> (its service, its ready endpoints)
+        self._ports: dict[ObjectKey, int] = {}
+        self._ready: dict[ObjectKey, int] = {}  # ready endpoints per service, over its slices
+        # per slice: its service and its ready endpoints (two dicts, not a tuple per slice per node)
+        self._slice_service: dict[ObjectKey, ObjectKey] = {}
+        self._slice_ready: dict[ObjectKey, int] = {}
 
     def set_service(self, service: dict[str, Any]) -> None:
         key = _key(service)
@@ -67,18 +70,20 @@ class RuleSet:
         meta = endpoint_slice.get("metadata") or {}
         owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         if owner:
-            service = (meta.get("namespace", ""), owner)
+            key = _key(endpoint_slice)
+            service = sys.intern(f"{meta.get('namespace', '')}/{owner}")
             ready = _ready_endpoints(endpoint_slice)
-            self._slices[_key(endpoint_slice)] = (service, ready)
+            self._slice_service[key] = service
+            self._slice_ready[key] = ready
             self._add_ready(service, ready)
 
     def remove_slice(self, endpoint_slice: dict[str, Any]) -> None:
-        previous = self._slices.pop(_key(endpoint_slice), None)
-        if previous is not None:
-            service, ready = previous
-            self._add_ready(service, -ready)
+        key = _key(endpoint_slice)
+        service = self._slice_service.pop(key, None)
+        if service is not None:
+            self._add_ready(service, -self._slice_ready.pop(key))
 
-    def _add_ready(self, service: ServiceKey, delta: int) -> None:
+    def _add_ready(self, service: ObjectKey, delta: int) -> None:
         ready = self._ready.get(service, 0) + delta
         if ready:
             self._ready[service] = ready
@@ -87,9 +92,9 @@ class RuleSet:
         self.rules += self._ports.get(service, 0) * delta
 
 
-def _key(obj: dict[str, Any]) -> ServiceKey:
+def _key(obj: dict[str, Any]) -> ObjectKey:
     meta = obj.get("metadata") or {}
-    return meta.get("namespace", ""), meta.get("name", "")
+    return sys.intern(f"{meta.get('namespace', '')}/{meta.get('name', '')}")
 
 
 class HollowProxy:
