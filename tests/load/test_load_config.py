@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from kubemark.kube.durations import parse_duration
 from kubemark.load.config import (
     ConfigError,
     load_override_files,
     load_test_config,
-    parse_duration,
     parse_set_overrides,
     render_object_template,
 )

@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestServer
 from kubemark import codec
 from kubemark.client.kubeconfig import ClusterCredentials
 from kubemark.client.rest import RestClient
-from kubemark.measure.clock import SkewSample, assess_skew, parse_http_date, parse_rfc3339, probe_clock_skew
+from kubemark.kube.meta import parse_rfc3339
+from kubemark.measure.clock import SkewSample, assess_skew, parse_http_date, probe_clock_skew
 
 
 def sample(local: float, offset: float, rtt: float = 0.01, resolution: float = 1.0) -> SkewSample:

@@ -29,7 +29,7 @@ from kubemark.client.errors import (
 )
 from kubemark.client.informer import Informer, namespaced_key
 from kubemark.client.kubeconfig import ClusterCredentials, KubeconfigError, load_in_cluster, load_kubeconfig
-from kubemark.client.paths import describe_path, resource_path
+from kubemark.client.paths import describe_path, object_path, resource_path
 from kubemark.client.ratelimit import TokenBucket
 from kubemark.client.rest import RequestRecord, RestClient
 from kubemark.client.retry import Backoff, is_retryable
@@ -66,6 +66,7 @@ __all__ = [
     "load_in_cluster",
     "load_kubeconfig",
     "namespaced_key",
+    "object_path",
     "resource_path",
     "ssl_context_for",
     "watch_stream",

@@ -1,9 +1,14 @@
-"""Build Kubernetes REST paths and classify them (resource, subresource, scope) for request metrics."""
+"""Build Kubernetes REST paths (from names, or from an object's apiVersion and kind) and classify them
+(resource, subresource, scope) for request metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
+
+from kubemark.kube import resources
 
 
 def _seg(value: str) -> str:
@@ -30,6 +35,19 @@ def resource_path(
     elif subresource:
         raise ValueError("a subresource needs a name")
     return "/".join(parts)
+
+
+def object_path(obj: Mapping[str, Any], namespace: str, name: str | None = None) -> str:
+    """The REST path of `obj`'s collection (or of the object, given `name`), from its apiVersion and kind."""
+    api_version = str(obj.get("apiVersion") or "")
+    kind = str(obj.get("kind") or "")
+    if not api_version or not kind:
+        raise ValueError("the rendered object has no apiVersion or kind")
+    group, _, version = api_version.rpartition("/")
+    served = resources.by_kind(group, kind)
+    plural = served.plural if served is not None else kind.lower() + "s"
+    namespaced = served.namespaced if served is not None else True
+    return resource_path(group, version, plural, namespace if namespaced else None, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,11 @@ def format_rfc3339(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch // 1)))
 
 
+def parse_rfc3339(value: str) -> float:
+    """Unix seconds from an RFC 3339 timestamp (metav1.Time or MicroTime); ValueError if malformed."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
 def now_micro(clock: Callable[[], float] = time.time) -> str:
     """metav1.MicroTime as serialised: RFC 3339 in UTC with exactly six fractional digits."""
     return format_micro(clock())

@@ -9,7 +9,6 @@ the reason, so the CLI can print it and exit 2.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from kubemark.kube.durations import parse_duration
 from kubemark.load.templates import Template, TemplateError
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "TuningSetConfig",
     "load_override_files",
     "load_test_config",
-    "parse_duration",
     "parse_set_overrides",
     "render_object_template",
 ]
@@ -46,37 +45,6 @@ class ConfigError(ValueError):
         self.problems = list(problems)
         lines = [f"{path}: {reason}" if path else reason for path, reason in self.problems]
         super().__init__(f"{source}: " + ("\n  ".join(lines) if len(lines) == 1 else "\n  " + "\n  ".join(lines)))
-
-
-# -- durations ------------------------------------------------------------------------------------------------
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a Go duration string ("1m30s", "500ms") or a plain number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"negative duration {value}")
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError(f"invalid duration {value!r}")
-    text = value.strip()
-    if text == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if not m:
-            raise ValueError(f'invalid duration "{value}" (use Go syntax such as 500ms, 10s, 1m30s)')
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if not text:
-        raise ValueError("empty duration")
-    return total
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

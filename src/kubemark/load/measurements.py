@@ -14,10 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubemark.client import RestClient
+from kubemark.client import RestClient, object_path
 from kubemark.kube.labels import LabelSelectorError, parse_label_selector
 from kubemark.load.config import ConfigError, Measurement, TestConfig, parse_duration
-from kubemark.load.player import object_path
 from kubemark.measure.api_responsiveness import (
     ApiCallRecorder,
     ServerLatency,

@@ -18,13 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubemark.client import RestClient, is_already_exists, is_not_found, resource_path
+from kubemark.client import RestClient, is_already_exists, is_not_found, object_path, resource_path
 from kubemark.load.config import ObjectBundle, Phase, TestConfig, render_object_template
 from kubemark.load.templates import TemplateError
 from kubemark.load.tuning import TuningSetFactory
-from kubemark.master.apiserver import resources
 
-__all__ = ["ObjectAction", "Player", "PlayerError", "object_path"]
+__all__ = ["ObjectAction", "Player", "PlayerError"]
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +47,6 @@ class ObjectAction:
     @property
     def name(self) -> str:
         return f"{self.bundle.basename}-{self.index}"
-
-
-def object_path(obj: Mapping[str, Any], namespace: str, name: str | None = None) -> str:
-    """The REST path of `obj`'s collection (or of the object, given `name`), from its apiVersion and kind."""
-    api_version = str(obj.get("apiVersion") or "")
-    kind = str(obj.get("kind") or "")
-    if not api_version or not kind:
-        raise ValueError("the rendered object has no apiVersion or kind")
-    group, _, version = api_version.rpartition("/")
-    served = resources.by_kind(group, kind)
-    plural = served.plural if served is not None else kind.lower() + "s"
-    namespaced = served.namespaced if served is not None else True
-    return resource_path(group, version, plural, namespace if namespaced else None, name)
 
 
 class Player:

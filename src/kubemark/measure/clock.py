@@ -20,13 +20,14 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Literal
+
+from kubemark.kube.meta import parse_rfc3339
 
 if TYPE_CHECKING:
     from kubemark.client.rest import RestClient
 
-__all__ = ["SkewCheck", "SkewSample", "assess_skew", "parse_http_date", "parse_rfc3339", "probe_clock_skew"]
+__all__ = ["SkewCheck", "SkewSample", "assess_skew", "parse_http_date", "probe_clock_skew"]
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,6 @@ def assess_skew(
         level = "ok"
         message = f"no clock skew above {_fmt(warn_above)} proven ({where})"
     return SkewCheck(low, high, len(samples), consistent, level, message)
-
-
-def parse_rfc3339(value: str) -> float:
-    """Unix seconds from an RFC 3339 timestamp such as metadata.creationTimestamp."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def parse_http_date(value: str) -> float:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubemark.measure.clock import parse_rfc3339
+from kubemark.kube.meta import parse_rfc3339
 
 Obj = dict[str, Any]
 

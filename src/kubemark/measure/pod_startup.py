@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubemark.kube.labels import Selector, parse_label_selector
-from kubemark.measure.clock import parse_rfc3339
+from kubemark.kube.meta import parse_rfc3339
 from kubemark.measure.percentiles import PodTimeline
 
 Obj = dict[str, Any]

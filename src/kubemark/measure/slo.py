@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from kubemark.load.config import parse_duration
+from kubemark.kube.durations import parse_duration
 from kubemark.measure.percentiles import percentile, summarize
 
 __all__ = [

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from kubemark import codec
+from kubemark.kube.resources import RESOURCES, find
 from kubemark.master.apiserver.discovery import (
     DEFAULT_VERSION_INFO,
     aggregated_version_wanted,
@@ -20,7 +21,6 @@ from kubemark.master.apiserver.discovery import (
     discovery_routes,
     storage_version_hash,
 )
-from kubemark.master.apiserver.resources import RESOURCES, find
 
 KUBECTL = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "kubectl"
 KUBECTL_ACCEPT = (

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from kubemark import codec
+from kubemark.kube.resources import find
 from kubemark.master.apiserver import object_store
 from kubemark.master.apiserver.errors import StatusError
 from kubemark.master.apiserver.object_store import ResourceStore
 from kubemark.master.apiserver.options import DeleteOptions
-from kubemark.master.apiserver.resources import find
 from kubemark.master.apiserver.server import _strategy_for
 from kubemark.master.storage.base import KV
 from kubemark.master.storage.cacher import CachedObject

@@ -13,9 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from kubemark import codec
+from kubemark.kube.resources import RESOURCES
 from kubemark.master.apiserver.discovery import discovery_routes
 from kubemark.master.apiserver.openapi import OpenAPIDocuments, load_definitions, openapi_routes
-from kubemark.master.apiserver.resources import RESOURCES
 
 KUBECTL = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "kubectl"
 CORE = "io.k8s.api.core.v1"

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from kubemark import codec
+from kubemark.kube.resources import RESOURCES
 from kubemark.master.apiserver import protobuf
 from kubemark.master.apiserver.discovery import discovery_routes
 from kubemark.master.apiserver.openapi import openapi_routes
@@ -21,7 +22,6 @@ from kubemark.master.apiserver.protobuf import (
     encode_protobuf_object,
     go_duration,
 )
-from kubemark.master.apiserver.resources import RESOURCES
 
 KUBECTL = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "kubectl"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from kubemark.kube.resources import find
 from kubemark.master.apiserver.errors import StatusError
 from kubemark.master.apiserver.options import parse_delete_options, parse_list_options
-from kubemark.master.apiserver.resources import find
 from kubemark.master.apiserver.validation import validate_object_meta, validate_object_meta_update
 
 PODS = find("", "v1", "pods")

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 
 from kubemark import codec
+from kubemark.kube.resources import RESOURCES, ResourceType, find
 from kubemark.master.apiserver.discovery import discovery_routes
-from kubemark.master.apiserver.resources import RESOURCES, ResourceType, find
 from kubemark.master.apiserver.tables import (
     columns,
     format_selector,

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from kubemark import codec
-from kubemark.master.apiserver.resources import ResourceType
+from kubemark.kube.resources import ResourceType
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from kubemark.kube import fields as kfields
 from kubemark.kube import labels as klabels
 from kubemark.kube import meta as kmeta
 from kubemark.kube import patch as kpatch
+from kubemark.kube.resources import ResourceType
 from kubemark.master.apiserver import errors
 from kubemark.master.apiserver.errors import Cause, StatusError
 from kubemark.master.apiserver.options import DeleteOptions, ListOptions, parse_delete_options
 from kubemark.master.apiserver.request_info import UserInfo
-from kubemark.master.apiserver.resources import ResourceType
 from kubemark.master.apiserver.strategy import Obj, Strategy
 from kubemark.master.apiserver.validation import validate_object_meta, validate_object_meta_update
 from kubemark.master.storage.base import (

@@ -20,9 +20,9 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from kubemark.kube.resources import RESOURCES, ResourceType
 from kubemark.master.apiserver.app import create_app
 from kubemark.master.apiserver.object_store import ResourceStore
-from kubemark.master.apiserver.resources import RESOURCES, ResourceType
 from kubemark.master.apiserver.strategy import Strategy
 from kubemark.master.storage.base import CompactedError, Storage, StorageError
 

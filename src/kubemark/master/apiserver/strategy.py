@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kubemark.kube.resources import ResourceType
 from kubemark.master.apiserver.errors import Cause
 from kubemark.master.apiserver.request_info import UserInfo
-from kubemark.master.apiserver.resources import ResourceType
 
 Obj = dict[str, Any]
 

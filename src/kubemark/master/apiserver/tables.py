@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from kubemark.master.apiserver.resources import ResourceType
+from kubemark.kube.meta import parse_rfc3339
+from kubemark.kube.resources import ResourceType
 
 Obj = dict[str, Any]
 Column = dict[str, Any]
@@ -46,7 +46,7 @@ def parse_time(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(value)
     except ValueError:
         return None
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubemark.kube import meta
+from kubemark.kube.resources import ResourceType
 from kubemark.master.apiserver.errors import Cause
-from kubemark.master.apiserver.resources import ResourceType
 
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 

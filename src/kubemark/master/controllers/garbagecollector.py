@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubemark.client import APIError, RestClient, is_conflict, is_not_found, resource_path
-from kubemark.master.apiserver.resources import by_kind
+from kubemark.kube.resources import by_kind
 from kubemark.master.controllers.base import Controller, Obj, SharedInformers
 from kubemark.master.controllers.ownership import is_deleting, meta, uid_of
 from kubemark.master.controllers.workqueue import QueueMetrics

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kubemark.client import APIError, RestClient, is_conflict, is_not_found, resource_path
-from kubemark.master.apiserver.resources import RESOURCES, ResourceType
+from kubemark.kube.resources import RESOURCES, ResourceType
 from kubemark.master.controllers.base import Controller, Obj, SharedInformers
 from kubemark.master.controllers.ownership import is_deleting
 from kubemark.master.controllers.workqueue import QueueMetrics

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import pytest
 
 from kubemark.kube.meta import new_uid, now_rfc3339
+from kubemark.kube.resources import RESOURCES, ResourceType
 from kubemark.master.apiserver import errors
 from kubemark.master.apiserver.kinds import KindStrategy, strategy_for
 from kubemark.master.apiserver.request_info import UserInfo
-from kubemark.master.apiserver.resources import RESOURCES, ResourceType
 from kubemark.master.apiserver.strategy import Obj, SubresourceRequest
 
 ADMIN = UserInfo("admin", ("system:masters",))

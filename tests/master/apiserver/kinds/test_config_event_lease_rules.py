@@ -7,9 +7,9 @@ import copy
 
 import pytest
 
+from kubemark.kube.resources import RESOURCES
 from kubemark.master.apiserver.kinds import strategy_for
 from kubemark.master.apiserver.kinds.kind_strategy import KindStrategy
-from kubemark.master.apiserver.resources import RESOURCES
 
 
 def b64(text: str) -> str:

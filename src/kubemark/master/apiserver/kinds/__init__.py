@@ -6,6 +6,7 @@ the instance: some strategies hold state (the Service IP and node port allocator
 
 from __future__ import annotations
 
+from kubemark.kube.resources import ResourceType
 from kubemark.master.apiserver.kinds.configs import ConfigMapStrategy, SecretStrategy
 from kubemark.master.apiserver.kinds.coordination import LeaseStrategy
 from kubemark.master.apiserver.kinds.events import CoreEventStrategy, EventStrategy
@@ -20,7 +21,6 @@ from kubemark.master.apiserver.kinds.workloads import (
     ReplicaSetStrategy,
     ReplicationControllerStrategy,
 )
-from kubemark.master.apiserver.resources import ResourceType
 
 _BY_RESOURCE: dict[tuple[str, str], type[KindStrategy]] = {
     ("", "namespaces"): NamespaceStrategy,

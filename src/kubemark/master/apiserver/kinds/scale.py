@@ -11,9 +11,9 @@ from typing import Any
 
 from kubemark import codec
 from kubemark.kube.patch import PatchError, apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
+from kubemark.kube.resources import ResourceType
 from kubemark.master.apiserver import errors
 from kubemark.master.apiserver.kinds import field
-from kubemark.master.apiserver.resources import ResourceType
 from kubemark.master.apiserver.strategy import Obj, SubresourceRequest
 
 MERGE_PATCH = "application/merge-patch+json"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kubemark import codec
-from kubemark.master.apiserver.resources import RESOURCES
+from kubemark.kube.resources import RESOURCES
 
 log = logging.getLogger(__name__)
 
