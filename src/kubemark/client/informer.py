@@ -31,6 +31,12 @@ def namespaced_key(obj: Obj) -> str:
     return f"{ns}/{meta.get('name', '')}" if ns else str(meta.get("name", ""))
 
 
+def namespaced_key_from(namespace: str | None, name: str) -> str:
+    """namespaced_key's key from the strings, for callers that have them rather than the object (an owner
+    reference's name, a lease's known namespace): "ns/name", or "name" when namespace is empty."""
+    return f"{namespace}/{name}" if namespace else name
+
+
 def _rv(obj: Obj) -> Any:
     return (obj.get("metadata") or {}).get("resourceVersion")
 

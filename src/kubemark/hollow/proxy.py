@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kubemark.client.informer import Informer
+from kubemark.client.informer import Informer, namespaced_key, namespaced_key_from
 from kubemark.client.paths import resource_path
 from kubemark.client.shared_objects import SharedObjects
 from kubemark.hollow.config import NodeConfig
@@ -71,7 +71,7 @@ class RuleSet:
         owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         if owner:
             key = _key(endpoint_slice)
-            service = sys.intern(f"{meta.get('namespace', '')}/{owner}")
+            service = sys.intern(namespaced_key_from(meta.get("namespace"), owner))
             ready = _ready_endpoints(endpoint_slice)
             self._slice_service[key] = service
             self._slice_ready[key] = ready
@@ -93,8 +93,7 @@ class RuleSet:
 
 
 def _key(obj: dict[str, Any]) -> ObjectKey:
-    meta = obj.get("metadata") or {}
-    return sys.intern(f"{meta.get('namespace', '')}/{meta.get('name', '')}")
+    return sys.intern(namespaced_key(obj))
 
 
 class HollowProxy:
@@ -162,7 +161,7 @@ class HollowProxy:
         text = (meta.get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION)
         if text:
             try:
-                key = f"{meta.get('namespace')}/{meta.get('name')}"
+                key = namespaced_key(obj)
                 self._changed_slices.setdefault(key, parse_time(text))
             except ValueError:
                 pass

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubemark.client import ClusterCredentials, Informer, RestClient, resource_path
+from kubemark.client.informer import namespaced_key_from
 
 NODES = resource_path("", "v1", "nodes")
 
@@ -106,7 +107,7 @@ class PodWatch:
         return self.informer.list()
 
     def get(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
-        return self.informer.get(f"{namespace}/{name}")
+        return self.informer.get(namespaced_key_from(namespace, name))
 
     async def wait(self, predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
         async def until() -> Any:

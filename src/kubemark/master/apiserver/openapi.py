@@ -1,7 +1,7 @@
 """OpenAPI documents of the served API: /openapi/v2 (Swagger 2.0) and /openapi/v3 (one OpenAPI 3.0 per group-version).
 
 Schemas come from openapi_data/definitions.json (generated from the official client's models, see
-openapi_data/generate.py); paths and operations are built here from the resource table, carrying the
+tools/openapi_generate.py); paths and operations are built here from the resource table, carrying the
 x-kubernetes-group-version-kind and query parameters kubectl looks for (fieldValidation, dryRun) and the
 strategic-merge-patch content type kubectl apply needs. Documents are built once and served as bytes with
 ETags.

@@ -6,7 +6,7 @@ by a ``runtime.Unknown`` {1: typeMeta {1: apiVersion, 2: kind}, 2: raw,
 3: contentEncoding, 4: contentType}, where ``raw`` is the object's own
 generated message.  This module is a small table-driven protobuf decoder (no
 protobuf dependency): the table ``protobuf_schema.json`` is derived from the
-upstream ``generated.proto`` files by ``protobuf_schema_gen.py``.
+upstream ``generated.proto`` files by ``tools/protobuf_schema_gen.py``.
 
 JSON mapping follows Go's encoding/json of the API types: metav1.Time ->
 RFC3339 seconds, MicroTime -> 6 fraction digits, Duration -> Go duration

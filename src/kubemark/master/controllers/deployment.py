@@ -13,7 +13,16 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from kubemark.client import APIError, RestClient, is_already_exists, is_conflict, is_not_found, resource_path
+from kubemark.client import (
+    APIError,
+    RestClient,
+    is_already_exists,
+    is_conflict,
+    is_not_found,
+    namespaced_key,
+    resource_path,
+)
+from kubemark.client.informer import namespaced_key_from
 from kubemark.kube.labels import LabelSelectorError, Selector, selector_from_label_selector
 from kubemark.kube.meta import now_rfc3339, parse_time
 from kubemark.master.controllers import rollout as ro
@@ -26,6 +35,7 @@ from kubemark.master.controllers.ownership import (
     meta,
     owner_reference,
     pod_phase,
+    resolve_controller_ref,
     uid_of,
 )
 from kubemark.master.controllers.workqueue import QueueMetrics
@@ -148,22 +158,12 @@ class DeploymentController(Controller):
     # -- handlers -------------------------------------------------------------------------------------------
 
     def _resolve(self, namespace: str, ref: dict[str, Any] | None) -> str | None:
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        key = f"{namespace}/{ref.get('name')}"
-        d = self.deployments.get(key)
-        if d is None or uid_of(d) != ref.get("uid"):
-            return None
-        return key
+        return resolve_controller_ref(namespace, ref, "Deployment", self.deployments)
 
     def _matching(self, rs: Obj) -> list[str]:
         namespace = meta(rs).get("namespace") or ""
         labels = labels_of(rs)
-        return [
-            f"{namespace}/{meta(d).get('name')}"
-            for d in self.deployments_by_ns.get(namespace)
-            if _selector(d).matches(labels)
-        ]
+        return [namespaced_key(d) for d in self.deployments_by_ns.get(namespace) if _selector(d).matches(labels)]
 
     def _rs_added(self, rs: Obj) -> None:
         namespace = meta(rs).get("namespace") or ""
@@ -203,7 +203,7 @@ class DeploymentController(Controller):
         ref = controller_ref(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             return
-        rs = self.rss.get(f"{namespace}/{ref.get('name')}")
+        rs = self.rss.get(namespaced_key_from(namespace, str(ref.get("name") or "")))
         if rs is None:
             return
         key = self._resolve(namespace, controller_ref(rs))

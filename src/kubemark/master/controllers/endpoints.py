@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubemark.client import APIError, RestClient, is_not_found, resource_path
+from kubemark.client import APIError, RestClient, is_not_found, namespaced_key, resource_path
 from kubemark.kube.meta import parse_time
 from kubemark.master.controllers.base import Controller, Obj, SharedInformers
 from kubemark.master.controllers.ownership import (
@@ -248,7 +248,7 @@ class ServiceEndpointsController(Controller):
         for svc in self.services_by_ns.get(namespace):
             selector = service_selector(svc)
             if selector is not None and selects(selector, labels):
-                keys.append(f"{namespace}/{meta(svc).get('name')}")
+                keys.append(namespaced_key(svc))
         return keys
 
     def _pod_changed(self, pod: Obj) -> None:
@@ -372,14 +372,14 @@ class EndpointsController(ServiceEndpointsController):
         self.endpoints.add_handler(on_delete=self._endpoints_deleted)
 
     def _endpoints_deleted(self, endpoints: Obj) -> None:
-        key = f"{meta(endpoints).get('namespace')}/{meta(endpoints).get('name')}"
+        key = namespaced_key(endpoints)  # the Service's key too: same namespace and name
         if self.services.get(key) is not None:
             self.queue.add(key)  # recreate what someone deleted
 
     async def on_synced(self) -> None:
         # checkLeftoverEndpoints: our Endpoints whose Service vanished while we were not watching.
         for endpoints in self.endpoints.list():
-            key = f"{meta(endpoints).get('namespace')}/{meta(endpoints).get('name')}"
+            key = namespaced_key(endpoints)
             if _is_managed(endpoints) and self.services.get(key) is None:
                 self.queue.add(key)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubemark.client import APIError, RestClient, is_not_found, resource_path
+from kubemark.client.informer import namespaced_key_from
 from kubemark.master.controllers.base import Obj, SharedInformers
 from kubemark.master.controllers.endpoints import (
     HEADLESS_LABEL,
@@ -52,7 +53,7 @@ def managed_service_key(slice_: Obj) -> str | None:
     service = labels.get(SERVICE_NAME_LABEL)
     if not service or labels.get(MANAGED_BY_LABEL) != CONTROLLER_NAME:
         return None
-    return f"{meta(slice_).get('namespace')}/{service}"
+    return namespaced_key_from(meta(slice_).get("namespace"), service)
 
 
 def slice_port(key: PortKey) -> dict[str, Any]:

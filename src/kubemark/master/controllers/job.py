@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubemark.client import APIError, RestClient, is_conflict, is_not_found, resource_path
+from kubemark.client import APIError, RestClient, is_conflict, is_not_found, namespaced_key, resource_path
 from kubemark.kube.meta import format_rfc3339, parse_time
 from kubemark.master.controllers.base import Controller, Obj, SharedInformers
 from kubemark.master.controllers.expectations import Expectations
@@ -37,6 +37,7 @@ from kubemark.master.controllers.ownership import (
     owner_reference,
     pod_from_template,
     pod_phase,
+    resolve_controller_ref,
     uid_of,
 )
 from kubemark.master.controllers.replicaset import create_in_slow_start, pods_to_delete
@@ -156,20 +157,13 @@ class JobController(Controller):
     # -- event handlers -------------------------------------------------------------------------------------
 
     def _job_deleted(self, job: Obj) -> None:
-        key = f"{meta(job).get('namespace')}/{meta(job).get('name')}"
+        key = namespaced_key(job)
         self.expectations.delete(key)
         self._tallies.pop(uid_of(job), None)
         self.queue.add(key)
 
     def _job_key(self, pod: Obj) -> str | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "Job":
-            return None
-        key = f"{meta(pod).get('namespace')}/{ref.get('name')}"
-        job = self.jobs.get(key)
-        if job is None or uid_of(job) != ref.get("uid"):
-            return None
-        return key
+        return resolve_controller_ref(meta(pod).get("namespace"), controller_ref(pod), "Job", self.jobs)
 
     def _pod_added(self, pod: Obj) -> None:
         key = self._job_key(pod)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubemark.client import APIError, RestClient, is_conflict, is_not_found, resource_path
+from kubemark.client.informer import namespaced_key_from
 from kubemark.kube.meta import format_rfc3339, parse_time
 from kubemark.master.controllers.base import Controller, Obj, SharedInformers, pod_node_name
 from kubemark.master.controllers.ownership import is_deleting, meta, pod_condition, pod_phase
@@ -142,7 +143,7 @@ class NodeLifecycleController(Controller):
         now = self.clock()
         for node in self.nodes.list():
             name = meta(node).get("name") or ""
-            lease = self.leases.get(f"{LEASE_NAMESPACE}/{name}")
+            lease = self.leases.get(namespaced_key_from(LEASE_NAMESPACE, name))
             renew = ((lease or {}).get("spec") or {}).get("renewTime")
             ready = _condition(node, "Ready") or {}
             signature = (renew, ready.get("lastHeartbeatTime"), ready.get("status"))

@@ -1,5 +1,8 @@
 """ownerReferences, pod state predicates and adoption/release (pkg/controller ControllerRefManager).
 
+`controller_ref` finds an object's controller reference and `resolve_controller_ref` turns one into the
+owner's cache key (the deployment, replicaset and job controllers' resolveControllerRef).
+
 A controller claims the objects its selector matches: it keeps those it already controls, adopts matching
 orphans (strategic-merge PATCH adding a controller ownerReference) and releases controlled objects whose labels
 no longer match (PATCH `$patch: delete` of its reference).
@@ -9,9 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from kubemark.client import APIError, RestClient
+from kubemark.client.informer import namespaced_key_from
 from kubemark.kube.labels import Selector
 from kubemark.kube.meta import parse_time
 
@@ -43,6 +47,29 @@ def controller_ref(obj: Obj) -> dict[str, Any] | None:
         if ref.get("controller"):
             return ref
     return None
+
+
+class Lister(Protocol):
+    """What `resolve_controller_ref` reads: a cache by `namespaced_key` (an Informer)."""
+
+    def get(self, key: str) -> Obj | None: ...
+
+
+def resolve_controller_ref(namespace: str | None, ref: dict[str, Any] | None, kind: str, owners: Lister) -> str | None:
+    """The cache key of the owner a controller reference names, or None (upstream's resolveControllerRef).
+
+    `ref` is an owned object's controller reference (`controller_ref`), `namespace` the owned object's: an
+    owner is always in its dependents' namespace. None unless `ref` is a controller reference of `kind`
+    (the kind alone, like upstream: apiVersion is not compared) and `owners` holds an object of that name
+    whose UID is the reference's — a same-named owner created after the original was deleted is not it.
+    """
+    if ref is None or ref.get("kind") != kind or not ref.get("controller"):
+        return None
+    key = namespaced_key_from(namespace, str(ref.get("name") or ""))
+    owner = owners.get(key)
+    if owner is None or uid_of(owner) != ref.get("uid"):
+        return None
+    return key
 
 
 def owner_reference(owner: Obj, api_version: str, kind: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubemark.client import APIError, RestClient, is_conflict, is_not_found, resource_path
+from kubemark.client import APIError, RestClient, is_conflict, is_not_found, namespaced_key, resource_path
 from kubemark.kube.labels import LabelSelectorError, Selector, selector_from_label_selector
 from kubemark.kube.meta import parse_time
 from kubemark.master.controllers.base import Controller, Obj, SharedInformers
@@ -31,6 +31,7 @@ from kubemark.master.controllers.ownership import (
     pod_from_template,
     pod_phase,
     ready_since,
+    resolve_controller_ref,
     uid_of,
 )
 from kubemark.master.controllers.workqueue import QueueMetrics
@@ -192,26 +193,18 @@ class ReplicaSetController(Controller):
         self.enqueue(new)
 
     def _owner_deleted(self, obj: Obj) -> None:
-        key = f"{meta(obj).get('namespace')}/{meta(obj).get('name')}"
+        key = namespaced_key(obj)
         self.expectations.delete(key)
         self.queue.add(key)
 
     def _resolve(self, namespace: str, ref: dict[str, Any] | None) -> str | None:
-        if ref is None or ref.get("kind") != self.kind.kind:
-            return None
-        key = f"{namespace}/{ref.get('name')}"
-        owner = self.owners.get(key)
-        if owner is None or uid_of(owner) != ref.get("uid"):
-            return None
-        return key
+        return resolve_controller_ref(namespace, ref, self.kind.kind, self.owners)
 
     def _matching_owners(self, pod: Obj) -> list[str]:
         namespace = meta(pod).get("namespace") or ""
         labels = labels_of(pod)
         return [
-            f"{namespace}/{meta(o).get('name')}"
-            for o in self.owners_by_ns.get(namespace)
-            if selector_of(self.kind, o).matches(labels)
+            namespaced_key(o) for o in self.owners_by_ns.get(namespace) if selector_of(self.kind, o).matches(labels)
         ]
 
     def _pod_added(self, pod: Obj) -> None:

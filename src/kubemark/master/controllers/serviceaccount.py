@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubemark.client import APIError, RestClient, is_already_exists, resource_path
+from kubemark.client.informer import namespaced_key_from
 from kubemark.master.controllers.base import Controller, Obj, SharedInformers
 from kubemark.master.controllers.ownership import is_deleting, meta
 from kubemark.master.controllers.workqueue import QueueMetrics
@@ -41,7 +42,7 @@ class ServiceAccountController(Controller):
         if ns is None or is_deleting(ns):
             return
         for name in self.accounts:
-            if self.accounts_informer.get(f"{key}/{name}") is not None:
+            if self.accounts_informer.get(namespaced_key_from(key, name)) is not None:
                 continue
             body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": key}}
             try:

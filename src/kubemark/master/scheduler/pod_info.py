@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubemark.client.informer import namespaced_key_from
 from kubemark.kube.labels import LabelSelectorError, Selector, selector_from_label_selector
 from kubemark.master.scheduler.resources import Resources, pod_requests
 
@@ -163,7 +164,7 @@ def pod_info_from(pod: Obj) -> PodInfo:
     pod_anti = affinity.get("podAntiAffinity") or {}
     return PodInfo(
         pod=pod,
-        key=f"{namespace}/{name}",
+        key=namespaced_key_from(namespace, name),
         namespace=namespace,
         name=name,
         uid=str(meta.get("uid") or ""),

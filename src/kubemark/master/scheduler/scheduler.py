@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubemark.client import APIError, Informer, RestClient, is_conflict, is_not_found, resource_path
+from kubemark.client import APIError, Informer, RestClient, is_conflict, is_not_found, namespaced_key, resource_path
 from kubemark.kube.meta import now_rfc3339
 from kubemark.master.scheduler.algorithm import FitError, ScheduleAlgorithm
 from kubemark.master.scheduler.cache import SchedulerCache
@@ -36,11 +36,6 @@ Obj = dict[str, Any]
 
 NOT_TERMINAL_PODS_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 DEFAULT_BIND_CONCURRENCY = 32
-
-
-def _pod_key(pod: Obj) -> str:
-    meta = pod.get("metadata") or {}
-    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
 def _spec_or_labels_changed(old: Obj, new: Obj) -> bool:
@@ -175,19 +170,19 @@ class Scheduler:
         old_node = (old.get("spec") or {}).get("nodeName")
         if (new.get("spec") or {}).get("nodeName"):
             if not old_node:
-                self.queue.delete(_pod_key(new))  # bound (by us or anyone)
+                self.queue.delete(namespaced_key(new))  # bound (by us or anyone)
                 self._assigned_added(new)
             else:
                 self._assigned_updated(old, new)
             return
-        key = _pod_key(new)
+        key = namespaced_key(new)
         if not self._responsible_for(new):
             self.queue.delete(key)
             return
         self.queue.update(pod_info_from(new), relevant=_spec_or_labels_changed(old, new))
 
     def _on_pod_delete(self, pod: Obj) -> None:
-        key = _pod_key(pod)
+        key = namespaced_key(pod)
         self.queue.delete(key)
         if self.cache.remove_pod(key) is not None:
             self.queue.move_all_to_active_or_backoff()  # its resources are free

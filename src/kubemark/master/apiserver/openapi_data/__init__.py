@@ -1,1 +1,1 @@
-"""Precomputed OpenAPI schema data: definitions.json, built by `python -m kubemark.master.apiserver.openapi_data.generate`."""
+"""Precomputed OpenAPI schema data: definitions.json, built by `.venv/bin/python tools/openapi_generate.py` (repo root)."""

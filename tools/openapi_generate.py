@@ -5,11 +5,15 @@ type and description; this walks them from the served kinds and writes upstream-
 (io.k8s.api.core.v1.Pod, ...). What the models do not keep — Go package of each type, int-or-string,
 quantities, micro-times and strategic-merge keys — comes from the small tables below.
 
-Run: .venv/bin/python -m kubemark.master.apiserver.openapi_data.generate
+A developer tool, not part of the package: run it from the repository root after changing the served kinds
+(kube/resources.py) or the tables below, and commit the regenerated file:
+
+    .venv/bin/python tools/openapi_generate.py
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from pathlib import Path
@@ -20,7 +24,9 @@ from kubemark.kube.resources import RESOURCES
 
 log = logging.getLogger(__name__)
 
-OUT = Path(__file__).with_name("definitions.json")
+# The checked-in data file openapi.py loads; found from this file, so the script runs from any directory.
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "src" / "kubemark" / "master" / "apiserver" / "openapi_data" / "definitions.json"
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 PACKAGES = {
@@ -289,14 +295,23 @@ def build(models: Any) -> dict[str, dict[str, Any]]:
     return dict(sorted(builder.definitions.items()))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=f"Regenerate {OUT.relative_to(ROOT)}.")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is out of date")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     import kubernetes.client.models as models  # only needed at build time
 
     definitions = build(models)
-    OUT.write_bytes(codec.dumps(definitions))
+    data = codec.dumps(definitions)
+    if args.check:
+        current = OUT.read_bytes() if OUT.exists() else b""
+        log.info("%s is %s", OUT, "up to date" if current == data else "out of date")
+        return 0 if current == data else 1
+    OUT.write_bytes(data)
     log.info("wrote %d definitions (%d bytes) to %s", len(definitions), OUT.stat().st_size, OUT)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -2,14 +2,16 @@
 
 The decoder in ``protobuf.py`` is driven by a compact table derived from the
 upstream ``generated.proto`` files (k8s.io/api, k8s.io/apimachinery).  This
-script turns proto text into that table::
+script (a developer tool, not part of the package) turns proto text into that
+table; run it from the repository root::
 
-    python -m kubemark.master.apiserver.protobuf_schema_gen /tmp/proto
+    .venv/bin/python tools/protobuf_schema_gen.py /tmp/proto
 
 It reads every ``*.proto`` file in the directory (real upstream files or
 condensed copies of them; the proto text itself is not kept in the repo),
-keeps the messages reachable from the served kinds and writes the table next
-to this module.  Two annotations that proto syntax cannot express come from
+keeps the messages reachable from the served kinds and writes the table to
+``src/kubemark/master/apiserver/protobuf_schema.json`` (next to
+``protobuf.py``).  Two annotations that proto syntax cannot express come from
 the Go types and may be written after a field number:
 
 * ``[inline]`` - the Go field is embedded (``json:",inline"``), so its fields
@@ -34,6 +36,10 @@ import sys
 from pathlib import Path
 
 from kubemark import codec
+
+# The checked-in table the decoder loads; found from this file, so the script runs from any directory.
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "src" / "kubemark" / "master" / "apiserver" / "protobuf_schema.json"
 
 SCALARS = frozenset(
     {
@@ -167,11 +173,13 @@ def build_table(proto_dir: Path) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[1] in ("-h", "--help"):
+        sys.stdout.write(f"usage: protobuf_schema_gen.py PROTO_DIR\n\nwrites {OUT.relative_to(ROOT)}\n")
+        return 0
     if len(argv) != 2:
         sys.stderr.write("usage: protobuf_schema_gen.py PROTO_DIR\n")
         return 2
     table = build_table(Path(argv[1]))
-    out = Path(__file__).with_name("protobuf_schema.json")
     # One message per line keeps the committed table reviewable and small.
     lines = ["{"]
     lines.append(f'"source": {codec.dumps(table["source"]).decode()},')
@@ -182,8 +190,8 @@ def main(argv: list[str]) -> int:
     entries = [f"{codec.dumps(name).decode()}: {codec.dumps(fields).decode()}" for name, fields in messages.items()]
     lines.append(",\n".join(entries))
     lines.append("}}")
-    out.write_text("\n".join(lines) + "\n")
-    sys.stdout.write(f"wrote {len(messages)} messages to {out}\n")
+    OUT.write_text("\n".join(lines) + "\n")
+    sys.stdout.write(f"wrote {len(messages)} messages to {OUT}\n")
     return 0
 
 
