@@ -27,9 +27,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubemark import codec
 from kubemark.aio import raise_open_files_limit
 from kubemark.client import APIError, ClusterCredentials, RestClient, load_kubeconfig, resource_path
+from kubemark.master.launcher import READY_PREFIX
 from kubemark.measure.api_responsiveness import Histogram, histogram_quantile
 
-_READY = re.compile(rb"kubemark master ready at (\S+)")
+_READY = re.compile(re.escape(READY_PREFIX.encode()) + rb"(\S+)")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

@@ -61,7 +61,7 @@ async def _pool_step(args: argparse.Namespace) -> None:
     from kubemark.hollow.config import load_node_config
     from kubemark.hollow.metrics import PoolMetrics
     from kubemark.hollow.pool import NodePool
-    from kubemark.master.apiserver.pki import ClusterPKI
+    from kubemark.master.pki import ClusterPKI
 
     class SampledMetrics(PoolMetrics):
         """PoolMetrics that also keep raw lateness samples (exact percentiles)."""

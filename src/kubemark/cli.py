@@ -110,6 +110,7 @@ def master_start(
 ) -> None:
     """Run the embedded master (API server, scheduler, controllers) in the foreground until SIGINT/SIGTERM."""
     from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
+    from kubemark.master.launcher import ready_line
 
     if insecure_http and host not in ("127.0.0.1", "localhost", "::1"):
         raise typer.BadParameter("plain HTTP is only allowed on a loopback address", param_hint="--insecure-http")
@@ -139,7 +140,7 @@ def master_start(
         plane = ControlPlane(config)
         await plane.start()
         try:
-            typer.echo(f"kubemark master ready at {plane.url} ({storage.value} storage)")
+            typer.echo(ready_line(plane.url, storage.value))  # what a launcher waits for
             typer.echo(f"admin kubeconfig: {plane.kubeconfig_path}")
             for component, url in plane.component_metrics.items():
                 typer.echo(f"{component} metrics: {url}")
@@ -287,7 +288,7 @@ def master_node_kubeconfig(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")] = Path("node.kubeconfig"),
 ) -> None:
     """Mint a node kubeconfig (client certificate for system:node:<node>) from the master's CA."""
-    from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
+    from kubemark.master.pki import ClusterPKI, write_kubeconfig
 
     pki_dir = data_dir.expanduser() / "pki"
     if not (pki_dir / "ca.crt").exists():

@@ -15,34 +15,35 @@ import dataclasses
 import logging
 import random
 import signal
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import yaml
 
 from kubemark import codec
-from kubemark.client import ClusterCredentials, RestClient, load_kubeconfig, resource_path
+from kubemark.client import RestClient, resource_path
 from kubemark.load.builtin import builtin_test_path
 from kubemark.load.config import ConfigError, TestConfig, load_test_config
-from kubemark.load.measurements import MeasureContext, MeasurementSet, validate_measurements
+from kubemark.load.measurements import MeasurementSet, validate_measurements
 from kubemark.load.player import Player, PlayerError
 from kubemark.load.progress import PodCounts, RunProgress, Snapshot
+from kubemark.master.launcher import Cluster, EmbeddedMasterLauncher, ExternalMaster, MasterLauncher
 from kubemark.measure.api_responsiveness import ApiCallRecorder, server_perfdata
 from kubemark.measure.barrier import BarrierTimeout
 from kubemark.measure.clock import SkewCheck, probe_clock_skew
+from kubemark.measure.measurement import MeasureContext
 from kubemark.measure.node_startup import NodeStartupTracker
-from kubemark.measure.percentiles import PodTimeline
-from kubemark.measure.slo import SLOThresholds, Verdict, check_node_startup
+from kubemark.measure.results import MeasurementResult, StepResult, Verdict
+from kubemark.measure.slo import SLOThresholds, check_node_startup
 from kubemark.measure.watch import ObjectWatch
 from kubemark.report.html import render_report
 from kubemark.report.junit import write_junit
-from kubemark.report.model import RunResult, StepResult, write_run_dir
+from kubemark.report.model import RunResult, write_run_dir
 from kubemark.report.perfdata import perfdata_file_name, pod_startup_perfdata, write_summaries
 
 __all__ = ["RunInterrupted", "RunOptions", "resolve_test", "run_test", "run_until_signal"]
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 DEFAULT_NODES = 10
 NODE_PREFIX = "hollow-node"
 NODE_MAX_STARTING = 64  # nodes registering at once: faster than the master can admit only causes timeouts
-MASTER_READY_TIMEOUT = 120.0  # seconds for `kubemark master start` (etcd + PKI) to come up
 PLAYER_QPS = 500.0  # the tuning sets pace the load; the client limiter must not be the bottleneck
 
 
@@ -108,152 +108,6 @@ def prepare(options: RunOptions, nodes: int) -> tuple[TestConfig, dict[str, Any]
     except ValueError as exc:
         raise ConfigError(str(path), [("slos", str(exc))]) from None
     return config, params, thresholds
-
-
-# -- the cluster ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Cluster:
-    admin: ClusterCredentials
-    pids: dict[str, int | tuple[int, ...]]
-    node_credentials: Any  # name -> ClusterCredentials
-    embedded: bool
-
-
-@contextlib.asynccontextmanager
-async def _embedded_cluster(options: RunOptions, data_dir: Path) -> AsyncIterator[Cluster]:
-    """`kubemark master start` as a child process: the master gets its own event loop (and core), apart from
-    the hollow nodes and the player, and its resource usage is its own."""
-    from kubemark.master.apiserver.pki import ClusterPKI
-
-    master = await _MasterProcess.start(data_dir, options.storage, options.apiserver_workers)
-    try:
-        admin = load_kubeconfig(data_dir / "admin.kubeconfig")
-        pki = ClusterPKI.load_or_create(data_dir / "pki")
-        # The master process is the API server; etcd, the scheduler and the controller manager are its children.
-        children = _master_children(master.pid)
-        workers = children.pop("kube-apiserver", ())
-        pids: dict[str, int | tuple[int, ...]] = {"kube-apiserver": (master.pid, *workers), **children}
-
-        def node_credentials(name: str) -> ClusterCredentials:
-            # Each hollow node authenticates as system:node:<name>, as kubelets do (NodeRestriction applies).
-            cert, key = pki.node_credentials(name)
-            return ClusterCredentials(server=admin.server, ca_pem=pki.ca_pem, cert_pem=cert, key_pem=key)
-
-        yield Cluster(admin, pids, node_credentials, embedded=True)
-    finally:
-        await master.stop()
-
-
-class _MasterProcess:
-    """A `python -m kubemark master start` child on a free port, stopped with SIGTERM."""
-
-    READY = "ready at "
-
-    def __init__(self, proc: asyncio.subprocess.Process, log: list[str], log_path: Path) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-        self._drain: asyncio.Task[None] | None = None
-        self.log = log
-        self.log_path = log_path
-
-    @classmethod
-    async def start(cls, data_dir: Path, storage: str, apiserver_workers: int = 1) -> _MasterProcess:
-        cmd = [sys.executable, "-m", "kubemark", "master", "start", "--data-dir", str(data_dir), "--port", "0"]
-        cmd += ["--storage", storage, "--unsafe-no-fsync"]  # a throw-away cluster: etcd fsync is not what is measured
-        cmd += ["--apiserver-workers", str(apiserver_workers)]
-        # Its log (stderr) goes to a file: through a pipe, a burst of log lines while this busy process drains
-        # it late would block the API server's event loop on write. Stdout carries only the few status lines.
-        log_path = data_dir / "kube-apiserver.log"
-        with _append(log_path) as log_file:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd, stdout=asyncio.subprocess.PIPE, stderr=log_file, stdin=asyncio.subprocess.DEVNULL
-            )
-        master = cls(proc, [], log_path)
-        try:
-            await asyncio.wait_for(master._wait_ready(), MASTER_READY_TIMEOUT)
-        except BaseException:
-            await master.stop()
-            raise
-        master._drain = asyncio.create_task(master._keep_reading())
-        return master
-
-    async def _wait_ready(self) -> None:
-        assert self.proc.stdout is not None
-        while line := (await self.proc.stdout.readline()).decode(errors="replace"):
-            self.log.append(line)
-            if self.READY in line:
-                return
-        raise PlayerError(
-            "the embedded master exited before it was ready:\n" + "".join(self.log[-30:]) + self.log_tail()
-        )
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The last lines of the master's log file (for error reports)."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "".join(text.splitlines(keepends=True)[-lines:])
-
-    async def _keep_reading(self) -> None:
-        # Keep its pipe drained (a full pipe would block the master) and the tail for error reports.
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            self.log.append(line.decode(errors="replace"))
-            del self.log[:-200]
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 60)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        drain = getattr(self, "_drain", None)
-        if drain is not None:
-            drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
-
-
-def _append(path: Path) -> BinaryIO:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open("ab")
-
-
-def _master_children(pid: int) -> dict[str, Any]:
-    """The master's component processes by component name (for resource usage): etcd, kube-scheduler and
-    kube-controller-manager (`kubemark master scheduler|controllers` children), and under kube-apiserver the
-    tuple of its extra API server processes (`--apiserver-workers`)."""
-    found: dict[str, Any] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) != pid:
-            continue
-        if Path(argv[0]).name == "etcd":
-            found["etcd"] = int(entry.name)
-        elif "master" in argv and "apiserver-worker" in argv:
-            found["kube-apiserver"] = (*found.get("kube-apiserver", ()), int(entry.name))
-        elif "master" in argv and "scheduler" in argv:
-            found["kube-scheduler"] = int(entry.name)
-        elif "master" in argv and "controllers" in argv:
-            found["kube-controller-manager"] = int(entry.name)
-    return found
-
-
-@contextlib.asynccontextmanager
-async def _external_cluster(options: RunOptions) -> AsyncIterator[Cluster]:
-    admin = load_kubeconfig(options.kubeconfig, options.context)
-    yield Cluster(admin, {}, admin, embedded=False)
 
 
 # -- the run ----------------------------------------------------------------------------------------------------
@@ -322,9 +176,10 @@ async def run_test(options: RunOptions) -> RunResult:
         else:
             tmp = tempfile.TemporaryDirectory(prefix="kubemark-run-")
             data_dir = Path(tmp.name)
-        cluster_cm = _embedded_cluster(options, data_dir)
+        # `kubemark master start` as a child process (see EmbeddedMasterLauncher), or the given cluster.
+        cluster_cm: MasterLauncher = EmbeddedMasterLauncher(data_dir, options.storage, options.apiserver_workers)
     else:
-        cluster_cm = _external_cluster(options)
+        cluster_cm = ExternalMaster(options.kubeconfig, options.context)
     progress: RunProgress | None = None
     measurements: MeasurementSet | None = None
     config_holder: dict[str, Any] = {}
@@ -400,7 +255,8 @@ async def run_test(options: RunOptions) -> RunResult:
         if tmp is not None:
             tmp.cleanup()
     result = _result(run, options, config_holder, measurements, start, nodes_param)
-    write_artifacts(result, out_dir, config_holder.get("config"), measurements, config_holder.get("thresholds"))
+    measured = measurements.result if measurements is not None else None
+    write_artifacts(result, out_dir, config_holder.get("config"), measured, config_holder.get("thresholds"))
     if cancelled:
         raise asyncio.CancelledError
     return result
@@ -483,17 +339,7 @@ def _result(
         api_calls=list(run.recorder.calls),
     )
     if measurements is not None:
-        seen: dict[str, PodTimeline] = {}
-        for identifier, timelines in measurements.pods.items():
-            for t in timelines:
-                if t.name not in seen:  # a pod tracked by two measurements is reported under the first
-                    seen[t.name] = dataclasses.replace(t, measurement=identifier)
-        result.pods = list(seen.values())
-        result.verdicts += measurements.verdicts
-        result.throughput = list(measurements.throughput)
-        result.usage = list(measurements.usage)
-        result.fill_levels = dict(measurements.fill_levels)
-        result.flowcontrol = list(measurements.flowcontrol)
+        result.merge(measurements.result)
     return result
 
 
@@ -505,7 +351,7 @@ def write_artifacts(
     result: RunResult,
     out_dir: Path,
     config: TestConfig | None,
-    measurements: MeasurementSet | None,
+    measured: MeasurementResult | None,
     thresholds: SLOThresholds | None = None,
 ) -> None:
     """summary.json + CSVs, PerfData, junit.xml, the effective config and report.html."""
@@ -513,20 +359,20 @@ def write_artifacts(
     when = datetime.fromtimestamp(result.end, UTC)
     # perfdash reads PodStartupLatency_PodStartupLatency as the SLO's pods: the measurement of that name when the
     # test has one (density: the latency pods only), else every pod the run saw.
-    slo_pods = measurements.pods.get("PodStartupLatency") if measurements is not None else None
+    slo_pods = measured.pods.get("PodStartupLatency") if measured is not None else None
     summarised = result if slo_pods is None else dataclasses.replace(result, pods=slo_pods)
     write_summaries(summarised, out_dir, when=when, thresholds=thresholds)
-    if measurements is not None:
-        for identifier, timelines in measurements.pods.items():
+    if measured is not None:
+        for identifier, timelines in measured.pods.items():
             if identifier == "PodStartupLatency":
                 continue  # written above
             data = pod_startup_perfdata(RunResult(result.test, result.start, result.end, pods=timelines))
             (out_dir / perfdata_file_name(f"PodStartupLatency_{identifier}", result.test, when)).write_bytes(
                 codec.dumps_pretty(data)
             )
-        if measurements.server_latency:
+        if measured.server_latency:
             (out_dir / perfdata_file_name("APIResponsivenessPrometheus_server", result.test, when)).write_bytes(
-                codec.dumps_pretty(server_perfdata(measurements.server_latency))
+                codec.dumps_pretty(server_perfdata(measured.server_latency))
             )
     write_junit(result, out_dir / "junit.xml")
     if config is not None:

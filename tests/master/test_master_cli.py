@@ -325,3 +325,28 @@ def test_scheduler_and_controllers_run_as_child_processes_and_die_with_the_maste
         else:
             assert m.stop(sig) == 0, "".join(m.output)
     assert wait_gone(list(children.values())), "components must not outlive the master"
+
+
+def test_node_kubeconfig_is_minted_from_the_masters_ca(tmp_path: Path) -> None:
+    from kubemark.client import Forbidden
+    from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
+
+    output = tmp_path / "n1.kubeconfig"
+
+    def node_kubeconfig(server: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+        args = ["master", "node-kubeconfig", "n1", "--server", server, "--data-dir", str(data_dir), "-o", str(output)]
+        return subprocess.run([*KUBEMARK, *args], capture_output=True, text=True, timeout=60)
+
+    no_ca = node_kubeconfig("https://127.0.0.1:6443", tmp_path / "nothing")
+    assert no_ca.returncode == 2 and "start the master once first" in no_ca.stderr
+
+    async def scenario() -> None:
+        async with ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "master", storage="memory", port=0)) as plane:
+            out = await asyncio.to_thread(node_kubeconfig, plane.url, plane.data_dir)
+            assert out.returncode == 0, out.stderr
+            async with RestClient(load_kubeconfig(output), qps=0, max_retries=0) as node:
+                await node.create(resource_path("", "v1", "nodes"), {"metadata": {"name": "n1"}})
+                with pytest.raises(Forbidden):  # it is system:node:n1, held to its own Node
+                    await node.create(resource_path("", "v1", "nodes"), {"metadata": {"name": "n2"}})
+
+    asyncio.run(scenario())

@@ -18,7 +18,8 @@ from kubemark.measure.api_responsiveness import (
     server_verdicts,
     summarize_histograms,
 )
-from kubemark.measure.slo import ApiCallKey, SLOThresholds
+from kubemark.measure.results import ApiCallKey
+from kubemark.measure.slo import SLOThresholds
 
 TEXT = """# HELP apiserver_request_duration_seconds x
 # TYPE apiserver_request_duration_seconds histogram

@@ -10,7 +10,8 @@ import pytest
 from kubemark.master.apiserver.flowcontrol import PriorityAndFairness
 from kubemark.master.apiserver.metrics import APIServerMetrics
 from kubemark.master.apiserver.request_info import UserInfo, parse_request_info
-from kubemark.measure.flowcontrol import PriorityLevelStats, flowcontrol_delta, parse_flowcontrol
+from kubemark.measure.flowcontrol import flowcontrol_delta, parse_flowcontrol
+from kubemark.measure.results import PriorityLevelStats
 from kubemark.report.html import render_html
 from kubemark.report.model import RunResult, read_run_dir, write_run_dir
 from kubemark.report.table import flowcontrol_table

@@ -7,11 +7,11 @@ import pytest
 from kubemark.measure.percentiles import (
     POD_STARTUP_TRANSITIONS,
     LatencySeries,
-    PodTimeline,
     percentile,
     pod_startup_series,
     summarize,
 )
+from kubemark.measure.results import PodTimeline
 
 
 @pytest.mark.parametrize(

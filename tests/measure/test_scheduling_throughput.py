@@ -1,10 +1,10 @@
-"""SchedulingThroughput: counting pods bound after the start, per interval, with idle ends trimmed."""
+"""ThroughputSampler: counting pods bound after the start, per interval, with idle ends trimmed."""
 
 from __future__ import annotations
 
 import asyncio
 
-from kubemark.measure.scheduling_throughput import SchedulingThroughput, trim_idle
+from kubemark.measure.scheduling_throughput import ThroughputSampler, trim_idle
 
 
 def _pod(uid: str, node: str = "") -> dict:
@@ -12,7 +12,7 @@ def _pod(uid: str, node: str = "") -> dict:
 
 
 def test_only_pods_bound_after_start_count() -> None:
-    st = SchedulingThroughput(interval=1.0)
+    st = ThroughputSampler(interval=1.0)
     st._bound_before.update({"old"})  # as start(existing) would record
     st.on_event("MODIFIED", _pod("old", "n"), _pod("old", "n"), 0.0)
     st.on_event("ADDED", None, _pod("a"), 0.0)
@@ -30,7 +30,7 @@ def test_trim_idle_keeps_the_busy_span() -> None:
 
 
 async def test_sampler_turns_bindings_into_per_interval_rates() -> None:
-    st = SchedulingThroughput(interval=0.01)
+    st = ThroughputSampler(interval=0.01)
     st.start([_pod("pre", "n")])
     st.on_event("MODIFIED", _pod("pre", "n"), _pod("pre", "n"), 0.0)
     for i in range(5):

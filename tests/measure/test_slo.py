@@ -6,10 +6,9 @@ import math
 
 import pytest
 
+from kubemark.measure.results import ApiCallKey, Verdict
 from kubemark.measure.slo import (
-    ApiCallKey,
     SLOThresholds,
-    Verdict,
     check_api_latency,
     check_node_startup,
     check_pod_startup,

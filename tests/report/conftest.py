@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kubemark.measure.percentiles import PodTimeline
-from kubemark.measure.slo import Verdict
-from kubemark.report.model import ApiCall, RunResult, StepResult, UsageSample, write_run_dir
+from kubemark.measure.results import ApiCall, PodTimeline, StepResult, UsageSample, Verdict
+from kubemark.report.model import RunResult, write_run_dir
 
 START = 1_700_000_000.0
 

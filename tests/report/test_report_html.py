@@ -60,7 +60,7 @@ def test_fill_level_table(rendered: tuple[Path, Path]) -> None:
 
 
 def test_escapes_untrusted_text(tmp_path: Path) -> None:
-    from kubemark.report.model import StepResult
+    from kubemark.measure.results import StepResult
 
     d = write_run_dir(
         RunResult("t<script>", 0.0, 1.0, steps=[StepResult("<b>x</b>", 0.0, 1.0, "<img src=x>")]), tmp_path / "r"

@@ -16,9 +16,7 @@ from typing import Any
 
 import yaml
 
-from kubemark.client.tls import ssl_context_for
-
-__all__ = ["ClusterCredentials", "KubeconfigError", "load_in_cluster", "load_kubeconfig", "ssl_context_for"]
+__all__ = ["ClusterCredentials", "KubeconfigError", "load_in_cluster", "load_kubeconfig"]
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 

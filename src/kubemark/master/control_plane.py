@@ -8,7 +8,9 @@ plain HTTP on loopback with every caller treated as an administrator, for speed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,12 @@ from kubemark.master.apiserver.filters import build_filters, metrics_route
 from kubemark.master.apiserver.flowcontrol import PriorityAndFairness
 from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
-from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
 from kubemark.master.apiserver.request_info import UserInfo
 from kubemark.master.apiserver.server import APIServer, APIServerConfig
 from kubemark.master.child_process import ComponentProcess, free_port
 from kubemark.master.controllers.manager import ControllerOptions
+from kubemark.master.launcher import COMPONENTS_FILE, ComponentPids, write_component_pids
+from kubemark.master.pki import ClusterPKI, write_kubeconfig
 from kubemark.metrics_endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT = 80
 # Each component talks to the API server as itself (as kubeadm sets them up), so API Priority and Fairness
 # classifies it as upstream does (workload-high, leader-election) instead of exempting it as a system:master.
 COMPONENT_USERS = {"controller-manager": "system:kube-controller-manager", "scheduler": "system:kube-scheduler"}
+# Component processes by the names resource usage reports them under (kube-scheduler's, not "scheduler").
+COMPONENT_NAMES = {"controller-manager": "kube-controller-manager", "scheduler": "kube-scheduler"}
 TOKEN_FILE = "admin.token"
 
 
@@ -179,6 +184,8 @@ class ControlPlane:
             self._write_admin_kubeconfig()
             await self._start_workers(peers)
             await self._start_components()
+            # For whoever started this master (`kubemark run`): which processes are its components.
+            write_component_pids(self.data_dir, self.component_pids())
         except BaseException:
             await self.stop()
             raise
@@ -261,7 +268,24 @@ class ControlPlane:
         # Started together (each waits for its own /metrics); a failure stops them all via start()'s cleanup.
         await asyncio.gather(*(p.start() for p in self.processes))
 
+    def component_pids(self) -> ComponentPids:
+        """This master's processes by component, for resource usage: under kube-apiserver this process and its
+        other API server processes, then etcd, kube-scheduler and kube-controller-manager when each runs as a
+        process of its own (in-process components are part of kube-apiserver's). Published in
+        `<data_dir>/components.json` once all are up."""
+        pids: ComponentPids = {"kube-apiserver": (os.getpid(), *(w.pid for w in self.workers if w.pid is not None))}
+        etcd = self.apiserver.etcd if self.apiserver is not None else None
+        if etcd is not None and etcd.pid is not None:
+            pids["etcd"] = int(etcd.pid)
+        for process in self.processes:
+            if process.pid is not None:
+                pids[COMPONENT_NAMES.get(process.name, process.name)] = process.pid
+        return pids
+
     async def stop(self) -> None:
+        if self.primary:
+            with contextlib.suppress(FileNotFoundError):
+                (self.data_dir / COMPONENTS_FILE).unlink()
         for process in reversed(self.processes):
             await process.stop()
         self.processes.clear()

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubemark.client import RequestRecord, RestClient
-from kubemark.measure.slo import EXCLUDED_SUBRESOURCES, ApiCallKey, SLOThresholds, Verdict, api_threshold
-from kubemark.report.model import ApiCall
+from kubemark.measure.results import ApiCall, ApiCallKey, ServerLatency, Verdict
+from kubemark.measure.slo import EXCLUDED_SUBRESOURCES, SLOThresholds, api_threshold
 
 __all__ = [
     "ApiCallRecorder",
     "Histogram",
-    "ServerLatency",
     "histogram_delta",
     "histogram_quantile",
     "parse_request_histograms",
@@ -145,17 +144,6 @@ def histogram_quantile(q: float, hist: Histogram) -> float:
 def _is_sli(key: ApiCallKey) -> bool:
     # Non-resource paths (/metrics, /healthz, /version) have no resource and are not API-call SLIs.
     return bool(key.resource) and key.verb not in EXCLUDED_VERBS and key.subresource not in EXCLUDED_SUBRESOURCES
-
-
-@dataclass(frozen=True)
-class ServerLatency:
-    """Server-side latency of one (verb, resource, subresource, scope) between two scrapes, in seconds."""
-
-    key: ApiCallKey
-    count: int
-    p50: float
-    p90: float
-    p99: float
 
 
 def summarize_histograms(deltas: Mapping[ApiCallKey, Histogram]) -> list[ServerLatency]:

@@ -8,14 +8,14 @@ where a run shows the time requests spent waiting for a seat when the server was
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubemark.measure.api_responsiveness import Histogram, histogram_quantile
+from kubemark.measure.results import PriorityLevelStats
 
-__all__ = ["LevelCounts", "PriorityLevelStats", "flowcontrol_delta", "parse_flowcontrol"]
+__all__ = ["LevelCounts", "flowcontrol_delta", "parse_flowcontrol"]
 
 _DISPATCHED = "apiserver_flowcontrol_dispatched_requests"
 _REJECTED = "apiserver_flowcontrol_rejected_requests"
@@ -29,30 +29,6 @@ class LevelCounts:
     dispatched: float = 0.0
     rejected: float = 0.0
     wait: Histogram | None = None  # of dispatched requests (execute="true")
-
-
-@dataclass(frozen=True)
-class PriorityLevelStats:
-    """One priority level between two scrapes; waits in seconds (histogram_quantile over the wait buckets)."""
-
-    priority_level: str
-    dispatched: int
-    rejected: int
-    wait_p50: float
-    wait_p99: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PriorityLevelStats:
-        return cls(
-            str(data["priority_level"]),
-            int(data["dispatched"]),
-            int(data["rejected"]),
-            float(data["wait_p50"]),
-            float(data["wait_p99"]),
-        )
 
 
 def parse_flowcontrol(text: str) -> dict[str, LevelCounts]:

@@ -10,10 +10,11 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kubemark.measure.results import PodTimeline
+
 __all__ = [
     "POD_STARTUP_TRANSITIONS",
     "LatencySeries",
-    "PodTimeline",
     "percentile",
     "pod_startup_series",
     "summarize",
@@ -63,21 +64,6 @@ class LatencySeries:
 
     def summary(self) -> dict[str, float]:
         return summarize(self.samples)
-
-
-@dataclass(frozen=True, slots=True)
-class PodTimeline:
-    """When one pod was created (server), scheduled, running, and its running state seen by our watch.
-
-    All in unix seconds; None where the pod never got there.
-    """
-
-    name: str
-    created: float | None
-    scheduled: float | None
-    running: float | None
-    watched: float | None
-    measurement: str = ""  # the PodStartupLatency measurement (Identifier) that tracked it, e.g. saturation pods
 
 
 def _gap(a: float | None, b: float | None) -> float | None:

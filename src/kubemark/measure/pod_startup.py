@@ -24,7 +24,7 @@ from typing import Any
 
 from kubemark.kube.labels import Selector, parse_label_selector
 from kubemark.kube.meta import parse_rfc3339
-from kubemark.measure.percentiles import PodTimeline
+from kubemark.measure.results import PodTimeline
 
 Obj = dict[str, Any]
 

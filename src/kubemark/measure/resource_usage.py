@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from kubemark.report.model import UsageSample
+from kubemark.measure.results import UsageSample
 
 log = logging.getLogger(__name__)
 

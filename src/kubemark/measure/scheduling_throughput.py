@@ -16,7 +16,9 @@ from typing import Any
 Obj = dict[str, Any]
 
 
-class SchedulingThroughput:
+class ThroughputSampler:
+    """Counts pods first seen bound to a node (a pods-watch subscriber) and samples the count per interval."""
+
     def __init__(self, *, interval: float = 1.0, clock: Callable[[], float] = time.time) -> None:
         if interval <= 0:
             raise ValueError("the sampling interval must be positive")

@@ -15,14 +15,13 @@ from typing import Any
 
 from kubemark.kube.durations import parse_duration
 from kubemark.measure.percentiles import percentile, summarize
+from kubemark.measure.results import ApiCallKey, Verdict
 
 __all__ = [
     "EXCLUDED_SUBRESOURCES",
     "MUTATING_VERBS",
     "READ_ONLY_VERBS",
-    "ApiCallKey",
     "SLOThresholds",
-    "Verdict",
     "api_threshold",
     "check_api_latency",
     "check_node_startup",
@@ -82,39 +81,6 @@ class SLOThresholds:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One SLO check: `measured` against `threshold` in `unit`; `detail` says what was measured and why it failed."""
-
-    name: str
-    measured: float
-    threshold: float
-    unit: str
-    passed: bool
-    detail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "measured": self.measured,
-            "threshold": self.threshold,
-            "unit": self.unit,
-            "passed": self.passed,
-            "detail": self.detail,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
-        return cls(
-            name=str(d["name"]),
-            measured=math.nan if d.get("measured") is None else float(d["measured"]),  # JSON has no NaN
-            threshold=float(d["threshold"]),
-            unit=str(d.get("unit", "")),
-            passed=bool(d["passed"]),
-            detail=str(d.get("detail", "")),
-        )
-
-
 def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.3g}s"
 
@@ -137,14 +103,6 @@ def check_pod_startup(samples: Sequence[float], thresholds: SLOThresholds) -> Ve
 
 def check_node_startup(samples: Sequence[float], thresholds: SLOThresholds) -> Verdict:
     return _latency_verdict("node_startup_latency", samples, thresholds.node_startup_p99, "node_startup")
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class ApiCallKey:
-    verb: str
-    resource: str
-    subresource: str
-    scope: str  # resource | namespace | cluster
 
 
 def api_threshold(key: ApiCallKey, t: SLOThresholds) -> float | None:

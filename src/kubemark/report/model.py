@@ -17,26 +17,23 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubemark import codec
-from kubemark.measure.percentiles import PodTimeline
-from kubemark.measure.slo import ApiCallKey, Verdict
+from kubemark.measure.results import (
+    ApiCall,
+    ApiCallKey,
+    MeasurementResult,
+    PodTimeline,
+    PriorityLevelStats,
+    StepResult,
+    UsageSample,
+    Verdict,
+)
 
-if TYPE_CHECKING:  # measure.flowcontrol reads histograms via api_responsiveness, which uses this module
-    from kubemark.measure.flowcontrol import PriorityLevelStats
-
-__all__ = [
-    "ApiCall",
-    "RunDirError",
-    "RunResult",
-    "StepResult",
-    "UsageSample",
-    "read_run_dir",
-    "write_run_dir",
-]
+__all__ = ["RunDirError", "RunResult", "read_run_dir", "write_run_dir"]
 
 SUMMARY = "summary.json"
 POD_STARTUP_CSV = "pod_startup.csv"
@@ -44,41 +41,6 @@ API_CALLS_CSV = "api_calls.csv"
 THROUGHPUT_CSV = "scheduling_throughput.csv"
 USAGE_CSV = "resource_usage.csv"
 FILL_CSV = "fill_levels.csv"
-
-
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    name: str
-    started: float
-    finished: float
-    error: str = ""
-
-    @property
-    def seconds(self) -> float:
-        return max(0.0, self.finished - self.started)
-
-
-@dataclass(frozen=True, slots=True)
-class ApiCall:
-    started_at: float
-    verb: str
-    resource: str
-    subresource: str
-    scope: str
-    status: int | None
-    seconds: float
-
-    @property
-    def key(self) -> ApiCallKey:
-        return ApiCallKey(self.verb, self.resource, self.subresource, self.scope)
-
-
-@dataclass(frozen=True, slots=True)
-class UsageSample:
-    time: float
-    component: str
-    cpu_cores: float
-    memory_bytes: float
 
 
 @dataclass
@@ -101,6 +63,24 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.verdicts) and not any(s.error for s in self.steps)
+
+    def merge(self, measured: MeasurementResult) -> None:
+        """Fold in what a test's measurements produced: each pod once, under the first measurement (Identifier)
+        that tracked it; verdicts, throughput, usage and fill levels appended; the last priority-and-fairness
+        window."""
+        seen = {p.name for p in self.pods}
+        for identifier, timelines in measured.pods.items():
+            for t in timelines:
+                if t.name not in seen:
+                    seen.add(t.name)
+                    self.pods.append(replace(t, measurement=identifier))
+        self.verdicts.extend(measured.verdicts)
+        self.throughput.extend(measured.throughput)
+        self.usage.extend(measured.usage)
+        for pct, samples in measured.fill_levels.items():
+            self.fill_levels.setdefault(pct, []).extend(samples)
+        if measured.flowcontrol:
+            self.flowcontrol = list(measured.flowcontrol)
 
     def api_samples(self) -> dict[ApiCallKey, list[float]]:
         """Latencies of answered calls grouped by (verb, resource, subresource, scope)."""
@@ -211,8 +191,6 @@ def read_run_dir(run_dir: str | Path) -> RunResult:
         raise RunDirError(f"{summary_path}: {exc.strerror or exc}") from None
     except codec.JSONDecodeError as exc:
         raise RunDirError(f"{summary_path}: invalid JSON: {exc}") from None
-    from kubemark.measure.flowcontrol import PriorityLevelStats
-
     current = summary_path  # the file being parsed, for error messages
     try:
         result = RunResult(

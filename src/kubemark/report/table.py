@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from kubemark.measure.percentiles import POD_STARTUP_TRANSITIONS, by_measurement, pod_startup_series
-from kubemark.measure.slo import Verdict
+from kubemark.measure.results import Verdict
 from kubemark.report.compare import Comparison
 from kubemark.report.model import RunResult
 

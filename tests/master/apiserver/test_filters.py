@@ -25,8 +25,8 @@ from kubemark.master.apiserver.filters import build_filters, metrics_route
 from kubemark.master.apiserver.flowcontrol import PriorityAndFairness
 from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
-from kubemark.master.apiserver.pki import ClusterPKI, write_kubeconfig
 from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, UserInfo
+from kubemark.master.pki import ClusterPKI, write_kubeconfig
 
 KUBECTL = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "kubectl"
 TOKEN = "t0ken-for-bob"

@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 
 from kubemark.master.apiserver import server as server_module
-from kubemark.master.apiserver.pki import ClusterPKI
 from kubemark.master.apiserver.server import APIServer, APIServerConfig
+from kubemark.master.pki import ClusterPKI
 
 
 async def test_tls_server_sends_no_session_tickets_and_serves(tmp_path: Path) -> None:

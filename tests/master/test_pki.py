@@ -14,9 +14,9 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kubemark.master.apiserver.pki import ClusterPKI, kubeconfig_dict, write_kubeconfig
+from kubemark.master.pki import ClusterPKI, kubeconfig_dict, write_kubeconfig
 
-KUBECTL = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "kubectl"
+KUBECTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubectl"
 
 
 def _subject(cert: x509.Certificate) -> tuple[str, list[str]]:
