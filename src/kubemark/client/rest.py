@@ -95,7 +95,8 @@ class RequestRecord:
     started_at: float  # unix time
 
 
-def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
+def _encode_query(params: Mapping[str, Any] | None) -> dict[str, str]:
+    """Encode layer, query: drop None values, spell booleans as Kubernetes does, stringify the rest."""
     if not params:
         return {}
     out: dict[str, str] = {}
@@ -107,6 +108,17 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
+
+
+def _encode_body(body: Any) -> bytes | None:
+    """Encode layer, body: bytes as they are, str as UTF-8, anything else as JSON; None means no body."""
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return codec.dumps(body)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -238,6 +250,8 @@ class RestClient:
         return self._base.with_path(self._base.path.rstrip("/") + path, encoded=True)
 
     def _record(self, method: str, path: str, q: Mapping[str, str], status: int | None, t0: float, wall: float) -> None:
+        """Record layer: report one attempt (verb, path, status or None, latency since `t0`) to `on_request`;
+        a failing hook is logged, never raised into the call."""
         if self.on_request is None:
             return
         info = describe_path(path)
@@ -256,22 +270,33 @@ class RestClient:
         except Exception:  # a broken metrics hook must not break API calls
             log.exception("on_request hook failed")
 
-    async def _headers(self, content_type: str | None) -> tuple[dict[str, str], Any]:
-        authorization, ssl_arg = await self._auth.prepare()
+    def _headers(self, content_type: str | None, authorization: str | None) -> dict[str, str]:
+        """The headers of one attempt, carrying the credentials `Authenticator.prepare` gave it."""
         headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         if authorization:
             headers["Authorization"] = authorization
-        return headers, ssl_arg
+        return headers
 
-    def _tls_kwargs(self, ssl_arg: Any) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"ssl": ssl_arg}
-        if self.creds.tls_server_name and ssl_arg is not False:
-            kwargs["server_hostname"] = self.creds.tls_server_name
-        return kwargs
+    def _server_hostname(self, ssl_arg: Any) -> str | None:
+        """The TLS server name to verify instead of the URL's host (None: the URL's), for TLS connections."""
+        if ssl_arg is False:
+            return None
+        return self.creds.tls_server_name or None
 
     # -- the one request path -------------------------------------------------------------------------------
+    #
+    # Layers, outermost first (like httpx's _send_handling_auth -> _send_handling_redirects -> _send_single_request):
+    #   request                   encode: method, query (_encode_query), body and its Content-Type (_encode_body)
+    #   _send_handling_retries    retry: retry.py's rules, Retry-After or backoff with jitter, max_retries per call;
+    #                             each attempt first gets credentials (Authenticator.prepare) and, unless the call
+    #                             opted out, a token of the client's rate limiter (TokenBucket.acquire)
+    #   _refresh_after_401        auth refresh: a 401 drops cached credentials for one free resend per call
+    #   _send_single_request      one HTTP exchange, timed and reported by _record (record)
+    # Per-call state (attempt count, backoff, refreshed) is _send_handling_retries' locals: the layering costs a
+    # call two coroutine frames and one (status, result) pair, no state object. Credentials and the rate limiter
+    # are awaited outside the retry's `except`, so their failures are never retried or recorded.
 
     async def request(
         self,
@@ -287,69 +312,69 @@ class RestClient:
     ) -> Any:
         """Send one call (with retries) and return the decoded JSON body (None if empty)."""
         method = method.upper()
-        q = _query(params)
-        data: bytes | None
-        if body is None:
-            data = None
-        elif isinstance(body, bytes):
-            data = body
-        elif isinstance(body, str):
-            data = body.encode()
-        else:
-            data = codec.dumps(body)
-        url = self._url(path)
-        req_timeout = self._timeout if timeout is None else _call_timeout(timeout)
-        may_retry = retry is not False and self.max_retries > 0
+        q = _encode_query(params)
+        data = _encode_body(body)
+        return await self._send_handling_retries(
+            method,
+            path,
+            self._url(path),
+            q,
+            data,
+            content_type if data is not None else None,
+            self._timeout if timeout is None else _call_timeout(timeout),
+            rate_limited,
+            retry is not False and self.max_retries > 0,
+        )
+
+    async def _send_handling_retries(
+        self,
+        method: str,
+        path: str,
+        url: URL,
+        q: Mapping[str, str],
+        data: bytes | None,
+        content_type: str | None,
+        client_timeout: aiohttp.ClientTimeout,
+        rate_limited: bool,
+        may_retry: bool,
+    ) -> Any:
+        """Retry layer: run attempts until one succeeds or a failure may not be repeated.
+
+        A failure is repeated when retry.py allows it (429; 5xx or a dropped connection for idempotent calls; a
+        connection never made for any call), at most `max_retries` times per call, after the answer's
+        Retry-After or else the next step of the call's one backoff (created on first use). A 401 answered by
+        `_refresh_after_401` is resent at once and costs no retry, once per call.
+        """
+        session = self._get_session()
         backoff: Backoff | None = None
         attempt = 0
-        reauthenticated = False
-        session = self._get_session()
+        refreshed = False
         while True:
-            headers, ssl_arg = await self._headers(content_type if data is not None else None)
+            authorization, ssl_arg = await self._auth.prepare()
             if rate_limited:
                 await self.limiter.acquire()
-            wall, t0 = time.time(), time.perf_counter()
             try:
-                async with session.request(
-                    method,
-                    url,
-                    params=q or None,
-                    data=data,
-                    headers=headers,
-                    timeout=req_timeout,
-                    allow_redirects=False,
-                    **self._tls_kwargs(ssl_arg),
-                ) as resp:
-                    status = resp.status
-                    payload = await resp.read()
-                    ctype = resp.headers.get("Content-Type", "")
-                    retry_after_header = resp.headers.get("Retry-After")
+                status, result = await self._send_single_request(
+                    session, method, path, url, q, data, content_type, client_timeout, authorization, ssl_arg
+                )
             except _TRANSPORT_ERRORS as exc:
-                self._record(method, path, q, None, t0, wall)
                 sent = not isinstance(exc, aiohttp.ClientConnectorError)
-                if may_retry and attempt < self.max_retries and is_retryable(None, method, request_sent=sent):
-                    backoff = backoff or self._backoff()
-                    delay = backoff.next_delay()
-                    attempt += 1
-                    log.debug("%s %s failed (%r); retry %d in %.3fs", method, path, exc, attempt, delay)
-                    await self._sleep(delay)
+                if not (may_retry and attempt < self.max_retries and is_retryable(None, method, request_sent=sent)):
+                    raise
+                backoff = backoff or self._backoff()
+                delay = backoff.next_delay()
+                attempt += 1
+                log.debug("%s %s failed (%r); retry %d in %.3fs", method, path, exc, attempt, delay)
+            else:
+                if 200 <= status < 300:
+                    return result
+                if not refreshed and self._refresh_after_401(status):
+                    refreshed = True
+                    log.debug("%s %s: 401, refreshing credentials", method, path)
                     continue
-                raise
-            self._record(method, path, q, status, t0, wall)
-            if 200 <= status < 300:
-                return _decode(payload, ctype)
-            decoded = _decode(payload, ctype)
-            err = error_from_status(
-                status,
-                decoded,
-                retry_after=_retry_after(retry_after_header),
-                fallback_message=decoded[:200] if isinstance(decoded, str) else "",
-            )
-            if status == 401 and not reauthenticated and self._auth.unauthorized():
-                reauthenticated = True
-                log.debug("%s %s: 401, refreshing credentials", method, path)
-                continue
-            if may_retry and attempt < self.max_retries and is_retryable(status, method):
+                err: APIError = result
+                if not (may_retry and attempt < self.max_retries and is_retryable(status, method)):
+                    raise err
                 if err.retry_after is not None:
                     delay = err.retry_after
                 else:
@@ -357,9 +382,62 @@ class RestClient:
                     delay = backoff.next_delay()
                 attempt += 1
                 log.debug("%s %s: %d %s; retry %d in %.3fs", method, path, status, err.reason, attempt, delay)
-                await self._sleep(delay)
-                continue
-            raise err
+            await self._sleep(delay)
+
+    def _refresh_after_401(self, status: int) -> bool:
+        """Auth-refresh layer: on a 401, drop the cached credentials (exec plugin, token file) so that the next
+        attempt's `Authenticator.prepare` fetches new ones; True if that resend could carry different ones."""
+        return status == 401 and self._auth.unauthorized()
+
+    async def _send_single_request(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        url: URL,
+        q: Mapping[str, str],
+        data: bytes | None,
+        content_type: str | None,
+        client_timeout: aiohttp.ClientTimeout,
+        authorization: str | None,
+        ssl_arg: Any,
+    ) -> tuple[int, Any]:
+        """Send layer: one HTTP exchange, recorded (`_record`) whatever its outcome.
+
+        Returns (status, decoded body) for a 2xx, else (status, the APIError to raise); transport errors
+        propagate. `client_timeout` covers connecting and waiting for the answer, not waiting for a pooled connection.
+        """
+        headers = self._headers(content_type, authorization)
+        wall, t0 = time.time(), time.perf_counter()
+        try:
+            async with session.request(
+                method,
+                url,
+                params=q or None,
+                data=data,
+                headers=headers,
+                timeout=client_timeout,
+                allow_redirects=False,
+                ssl=ssl_arg,
+                server_hostname=self._server_hostname(ssl_arg),
+            ) as resp:
+                status = resp.status
+                payload = await resp.read()
+                ctype = resp.headers.get("Content-Type", "")
+                retry_after_header = resp.headers.get("Retry-After")
+        except _TRANSPORT_ERRORS:
+            self._record(method, path, q, None, t0, wall)
+            raise
+        self._record(method, path, q, status, t0, wall)
+        decoded = _decode(payload, ctype)
+        if 200 <= status < 300:
+            return status, decoded
+        return status, error_from_status(
+            status,
+            decoded,
+            retry_after=_retry_after(retry_after_header),
+            fallback_message=decoded[:200] if isinstance(decoded, str) else "",
+        )
 
     @asynccontextmanager
     async def stream(
@@ -371,16 +449,23 @@ class RestClient:
         read_timeout: float | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Open a streaming GET (a watch); yields the response once headers show success, else raises."""
-        q = _query(params)
+        q = _encode_query(params)
         session = self._stream_session or self._get_session()
-        headers, ssl_arg = await self._headers(None)
+        authorization, ssl_arg = await self._auth.prepare()
+        headers = self._headers(None, authorization)
         if rate_limited:
             await self.limiter.acquire()
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout, sock_read=read_timeout)
         wall, t0 = time.time(), time.perf_counter()
         try:
             resp = await session.request(
-                "GET", self._url(path), params=q or None, headers=headers, timeout=timeout, **self._tls_kwargs(ssl_arg)
+                "GET",
+                self._url(path),
+                params=q or None,
+                headers=headers,
+                timeout=timeout,
+                ssl=ssl_arg,
+                server_hostname=self._server_hostname(ssl_arg),
             )
         except _TRANSPORT_ERRORS:
             self._record("GET", path, q, None, t0, wall)
