@@ -21,6 +21,7 @@ from typing import Any
 
 from kubemark import codec
 from kubemark.kube.resources import RESOURCES
+from kubemark.master.apiserver.openapi import META, PACKAGES  # the served document's names: one table
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +29,6 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "kubemark" / "master" / "apiserver" / "openapi_data" / "definitions.json"
 
-META = "io.k8s.apimachinery.pkg.apis.meta.v1"
-PACKAGES = {
-    "": "io.k8s.api.core.v1",
-    "apps": "io.k8s.api.apps.v1",
-    "batch": "io.k8s.api.batch.v1",
-    "coordination.k8s.io": "io.k8s.api.coordination.v1",
-    "discovery.k8s.io": "io.k8s.api.discovery.v1",
-    "events.k8s.io": "io.k8s.api.events.v1",
-    "autoscaling": "io.k8s.api.autoscaling.v1",
-    "policy": "io.k8s.api.policy.v1",
-}
 META_TYPES = {
     "ObjectMeta", "ListMeta", "LabelSelector", "LabelSelectorRequirement", "OwnerReference",
     "ManagedFieldsEntry", "Status", "StatusDetails", "StatusCause", "DeleteOptions", "Preconditions",
