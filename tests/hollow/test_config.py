@@ -28,6 +28,8 @@ def test_defaults_match_the_reference_hollow_node() -> None:
     assert config.heartbeat.status_report_frequency == 300
     assert config.events and config.watch_services and config.reregister_on_delete
     assert config.pod_lifetime is None
+    assert config.config_map_and_secret_change_detection_strategy == "Cache"
+    assert config.sync_frequency == 60.0
 
 
 def test_yaml_is_camel_case(tmp_path: Path) -> None:
@@ -40,6 +42,8 @@ def test_yaml_is_camel_case(tmp_path: Path) -> None:
         "podLifetime: {kind: exponential, mean: 30}\n"
         "heartbeat: {leaseDurationSeconds: 20}\n"
         "nodePaddingBytes: 15000\n"
+        "configMapAndSecretChangeDetectionStrategy: Watch\n"
+        "syncFrequency: 30\n"
     )
     config = load_node_config(path)
     assert config.allocatable()["example.com/gpu"] == "2"
@@ -47,6 +51,8 @@ def test_yaml_is_camel_case(tmp_path: Path) -> None:
     assert config.heartbeat.renew_interval == 5.0
     assert 0.1 <= config.delays.image_pull.sample(random.Random(1)) <= 0.5
     assert config.node_padding_bytes == 15000
+    assert config.config_map_and_secret_change_detection_strategy == "Watch"
+    assert config.sync_frequency == 30
 
 
 @pytest.mark.parametrize(
@@ -59,6 +65,8 @@ def test_yaml_is_camel_case(tmp_path: Path) -> None:
         ({"nodeCidr": "10.0.0.0/33"}, "nodeCidr"),
         ({"heartbeat": {"statusUpdateFrequency": 0}}, "heartbeat.statusUpdateFrequency"),
         ({"unknownKnob": 1}, "unknownKnob"),
+        ({"configMapAndSecretChangeDetectionStrategy": "TTL"}, "configMapAndSecretChangeDetectionStrategy"),
+        ({"syncFrequency": 0}, "syncFrequency"),
     ],
 )
 def test_errors_name_the_field(data: dict, where: str) -> None:

@@ -203,6 +203,10 @@ class NodeConfig(_Model):
     grace_fraction: float = Field(default=0.0, ge=0, le=1)  # share of the grace period a stop takes
     events: bool = True
     watch_services: bool = True
+    # How the kubelet reads the Secrets / ConfigMaps its pods reference (kubelet's field of that name; see
+    # hollow/object_managers.py): Get, Cache (TTL, the default here) or Watch (one watch per object).
+    config_map_and_secret_change_detection_strategy: Literal["Get", "Cache", "Watch"] = "Cache"
+    sync_frequency: float = Field(default=60.0, gt=0)  # kubelet's pod resync: remounts secret/configmap volumes
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     node_padding_bytes: int = Field(default=0, ge=0, le=1_000_000)
     reregister_on_delete: bool = True

@@ -5,8 +5,17 @@ It registers its Node, keeps its Lease and node status fresh, watches its own No
 admission -> Pending/ContainerCreating -> Running -> (lifetime) -> Succeeded/Failed or restart, and through
 graceful deletion (Killing, terminated statuses, DELETE with gracePeriodSeconds=0 and a UID precondition).
 
+Secrets and ConfigMaps a pod references are read as kubelet's secret / configmap managers read them
+(hollow/object_managers.py; Cache by default) and gate the start as kubelet's do (hollow/pod_sources.py):
+secret / configMap / projected volumes are "mounted" before the sandbox (a missing non-optional object keeps
+the pod ContainerCreating with FailedMount events, retried with the volume manager's backoff); env from a
+missing non-optional object makes the container CreateContainerConfigError with a Failed event, retried at
+the pod worker's back-off; missing image pull secrets only post FailedToRetrieveImagePullSecret. Every
+syncFrequency (jittered) the pods' volumes are remounted and pull secrets read again (the pod resync).
+
 Cheapness: a pod has a task only while it is changing state; lifetimes are `loop.call_later` timers (the
-event loop's own heap), so an idle Running pod costs one small record.
+event loop's own heap), so an idle Running pod costs one small record. A pod that references no Secret or
+ConfigMap registers nothing and is never resynced.
 """
 
 from __future__ import annotations
@@ -31,6 +40,20 @@ from kubemark.client.shared_objects import SharedObjects
 from kubemark.hollow.config import NodeConfig, exit_code_of, lifetime_of
 from kubemark.hollow.events import EventRecorder
 from kubemark.hollow.lease import LeaseHeartbeat
+from kubemark.hollow.object_managers import object_manager
+from kubemark.hollow.pod_sources import (
+    SECRETS,
+    EnvSource,
+    FetchError,
+    PodSources,
+    Result,
+    Volume,
+    env_source_error,
+    mount_failed_message,
+    pod_sources,
+    pull_secrets_message,
+    volume_source_error,
+)
 from kubemark.hollow.podstatus import (
     TERMINAL_PHASES,
     ContainerRecord,
@@ -56,6 +79,10 @@ PODS = resource_path("", "v1", "pods")
 SERVICES = resource_path("", "v1", "services")
 _KILL_RETRY_CAP = 10.0  # seconds between attempts to finish a pod's deletion, at most
 _NODE_STATUS_UPDATE_RETRY = 5  # kubelet's nodeStatusUpdateRetry
+# The volume manager's retry of a failed mount: 500 ms doubling to 2 min 2 s (nestedpendingoperations).
+_MOUNT_RETRY_INITIAL, _MOUNT_RETRY_CAP = 0.5, 122.0
+POD_SYNC_BACKOFF = 10.0  # the pod worker's re-sync after a failed sync (backOffPeriod, jittered by 0.5)
+TTL_ANNOTATION = "node.alpha.kubernetes.io/ttl"  # the TTL controller's object cache TTL for the node, seconds
 
 
 class PodGone(Exception):
@@ -189,6 +216,19 @@ class HollowKubelet:
         self._status_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        # The Secrets / ConfigMaps of its pods: the manager (its own reads, nothing shared with other nodes) and
+        # the references of each pod that has any (pods without references have no entry).
+        self.objects = object_manager(
+            config.config_map_and_secret_change_detection_strategy,
+            client,
+            self._rng,
+            ttl=self._object_ttl,
+            sync_frequency=config.sync_frequency,
+        )
+        self._sources: dict[str, PodSources] = {}
+        self._resync: asyncio.TimerHandle | None = None
+        self.pod_resyncs = 0  # periodic pod resyncs done (they read the pods' volumes and pull secrets)
+        self.pod_sync_backoff = POD_SYNC_BACKOFF
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -227,6 +267,9 @@ class HollowKubelet:
                 await self._status_task
             self._status_task = None
         await self.lease.stop()
+        if self._resync is not None:
+            self._resync.cancel()
+            self._resync = None
         informers = [self.pod_informer, self.node_informer]
         if self.service_informer is not None:
             informers.append(self.service_informer)
@@ -239,6 +282,7 @@ class HollowKubelet:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.objects.stop()
         await self.recorder.flush()
         if delete_node:
             for path in (
@@ -372,6 +416,8 @@ class HollowKubelet:
             work = PodWork(uid=uid, pod=pod)
             self.pods[uid] = work
             phase = (pod.get("status") or {}).get("phase") or "Pending"
+            if phase not in TERMINAL_PHASES:
+                self._register_sources(work)
             if phase in TERMINAL_PHASES:
                 work.phase = phase
             elif _is_running_hollow(pod):
@@ -396,6 +442,7 @@ class HollowKubelet:
         if work is None:
             return
         work.gone = True
+        self._unregister_sources(work)
         if work.timer is not None:
             work.timer.cancel()
         if work.task is not None and not work.task.done() and not work.terminating:
@@ -453,9 +500,166 @@ class HollowKubelet:
         ours = build_status(self._view(work, **extra))
         await self._write_status(work, merge_status(work.pod.get("status") or {}, ours, self._clock()))
 
-    def _event(self, work: PodWork, event_type: str, reason: str, message: str, container: str = "") -> None:
-        field_path = f"spec.containers{{{container}}}" if container else ""
+    def _event(
+        self,
+        work: PodWork,
+        event_type: str,
+        reason: str,
+        message: str,
+        container: str = "",
+        containers: str = "containers",
+    ) -> None:
+        field_path = f"spec.{containers}{{{container}}}" if container else ""
         self.recorder.record(work.pod, event_type, reason, message, field_path)
+
+    # --- pods: Secrets and ConfigMaps ----------------------------------------------------------------------
+
+    def _object_ttl(self) -> float | None:
+        """The Cache strategy's TTL from the node's annotation (the TTL controller's), None for kubelet's default."""
+        text = (((self.node or {}).get("metadata") or {}).get("annotations") or {}).get(TTL_ANNOTATION)
+        try:
+            return float(int(text)) if text is not None else None
+        except ValueError:
+            return None
+
+    def _register_sources(self, work: PodWork) -> None:
+        """kubelet's secretManager / configMapManager RegisterPod, for a pod that references anything."""
+        sources = pod_sources(work.pod)
+        if sources is None:
+            return
+        self._sources[work.uid] = sources
+        self.objects.register(work.namespace, sources.objects())
+        self._schedule_resync()
+
+    def _unregister_sources(self, work: PodWork) -> None:
+        """UnregisterPod: the pod is terminal or gone (idempotent)."""
+        sources = self._sources.pop(work.uid, None)
+        if sources is not None:
+            self.objects.unregister(work.namespace, sources.objects())
+
+    async def _read(self, resource: str, namespace: str, name: str) -> Result:
+        try:
+            return await self.objects.get(resource, namespace, name)
+        except FetchError as exc:
+            return exc
+
+    async def _mount_error(self, work: PodWork, volume: Volume) -> str | None:
+        """The FailedMount message of one volume's SetUp, or None when every source mounts."""
+        errors = []
+        for source in volume.sources:
+            error = volume_source_error(source, await self._read(source.resource, work.namespace, source.name))
+            if error is not None:
+                errors.append(error)
+        return mount_failed_message(volume.name, errors) if errors else None
+
+    async def _mount_volumes(self, work: PodWork, volumes: tuple[Volume, ...]) -> None:
+        """WaitForAttachAndMount: until every volume is set up, each failure a FailedMount event, retried with
+        the volume manager's backoff (the pod stays Pending, its containers ContainerCreating)."""
+        backoff = Backoff(initial=_MOUNT_RETRY_INITIAL, factor=2.0, jitter=0.0, cap=_MOUNT_RETRY_CAP, rng=self._rng)
+        pending = list(volumes)
+        while True:
+            failed = []
+            for volume in pending:
+                error = await self._mount_error(work, volume)
+                if error is not None:
+                    self._event(work, "Warning", "FailedMount", error)
+                    failed.append(volume)
+            if not failed:
+                return
+            pending = failed
+            await asyncio.sleep(backoff.next_delay())
+            if work.gone:
+                raise PodGone(work.uid)
+
+    async def _read_pull_secrets(self, work: PodWork, sources: PodSources) -> None:
+        """getPullSecretsForPod (each pod sync): missing ones are reported, never block the pod."""
+        failed = [
+            name
+            for name in sources.pull_secrets
+            if isinstance(await self._read(SECRETS, work.namespace, name), FetchError)
+        ]
+        if failed:
+            self._event(work, "Warning", "FailedToRetrieveImagePullSecret", pull_secrets_message(failed))
+
+    async def _env_error(self, work: PodWork, env: tuple[EnvSource, ...]) -> str | None:
+        """makeEnvironmentVariables' first error (each object read once per container), or None."""
+        seen: dict[tuple[str, str], Result] = {}
+        for source in env:
+            key = (source.resource, source.name)
+            result = seen.get(key)
+            if result is None:
+                result = seen[key] = await self._read(source.resource, work.namespace, source.name)
+            error = env_source_error(source, work.namespace, result)
+            if error is not None:
+                return error
+        return None
+
+    async def _resolve_env(
+        self,
+        work: PodWork,
+        sources: PodSources,
+        env: tuple[EnvSource, ...],
+        container: str,
+        record: ContainerRecord | None,
+    ) -> None:
+        """Until the container's env resolves: each failure is kubelet's CreateContainerConfigError (a Failed
+        event "Error: <cause>", the container waiting with that reason and message; init containers, which a
+        hollow pod's status does not list, only get the event), retried at the pod worker's back-off, each
+        retry a new pod sync (pull secrets read again, the image found present again)."""
+        containers = "containers" if record is not None else "initContainers"
+        backoff = Backoff(
+            initial=self.pod_sync_backoff, factor=1.0, jitter=0.5, cap=self.pod_sync_backoff, rng=self._rng
+        )
+        while True:
+            error = await self._env_error(work, env)
+            if error is None:
+                return
+            self._event(work, "Warning", "Failed", f"Error: {error}", container, containers)
+            if record is not None and (record.reason, record.message) != ("CreateContainerConfigError", error):
+                record.reason, record.message = "CreateContainerConfigError", error
+                await self._write_view(work)
+            await asyncio.sleep(backoff.next_delay())
+            if work.gone:
+                raise PodGone(work.uid)
+            await self._read_pull_secrets(work, sources)
+            image = record.image if record is not None else ""
+            if image:
+                message = f'Container image "{image}" already present on machine'
+                self._event(work, "Normal", "Pulled", message, container, containers)
+
+    def _schedule_resync(self) -> None:
+        """Arm the node's pod resync (one timer per node, only while some pod references anything)."""
+        if self._resync is not None or self._stopping:
+            return
+        delay = self.config.sync_frequency * (1.0 + 0.5 * self._rng.random())  # wait.Jitter(syncFrequency, 0.5)
+        self._resync = asyncio.get_running_loop().call_later(delay, self._resync_due)
+
+    def _resync_due(self) -> None:
+        self._resync = None
+        if self._sources or len(self.objects):
+            self._spawn(self._resync_pods(), f"resync {self.name}")
+
+    async def _resync_pods(self) -> None:
+        """The periodic pod sync's reads: secret / configmap volumes remounted (each through the manager, so
+        Cache GETs once the TTL has passed, Watch reads its store), pull secrets read again."""
+        try:
+            for uid, sources in list(self._sources.items()):
+                work = self.pods.get(uid)
+                if work is None or work.gone or work.terminating or work.phase != "Running":
+                    continue
+                for volume in sources.volumes:
+                    error = await self._mount_error(work, volume)
+                    if error is not None:
+                        self._event(work, "Warning", "FailedMount", error)
+                await self._read_pull_secrets(work, sources)
+            self.objects.sweep()
+            self.pod_resyncs += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("node %s: pod resync failed", self.name)
+        finally:
+            self._schedule_resync()
 
     def _image_present(self, image: str) -> bool:
         return any(image in img.names for img in self.config.images)
@@ -467,6 +671,7 @@ class HollowKubelet:
             if rejection is not None:
                 reason, message = rejection
                 work.phase = "Failed"
+                self._unregister_sources(work)
                 await self._write_status(work, rejected_status(work.pod.get("status") or {}, reason, message))
                 self._event(work, "Warning", reason, message)
                 return
@@ -474,10 +679,17 @@ class HollowKubelet:
             work.start_time = self._clock()
             work.containers = containers_of(work.pod)
             await self._write_view(work)
+            sources = self._sources.get(work.uid)
+            if sources is not None and sources.volumes:
+                await self._mount_volumes(work, sources.volumes)
             work.sandbox = await self.runtime.run_sandbox(work.pod)
+            if sources is not None:
+                await self._read_pull_secrets(work, sources)
+                for name, env in sources.init_env:
+                    await self._resolve_env(work, sources, env, name, None)
             policies = {c.get("name"): c.get("imagePullPolicy", "IfNotPresent") for c in work.pod["spec"]["containers"]}
             for record in work.containers:
-                await self._run_container(work, record, policies.get(record.name, "IfNotPresent"))
+                await self._run_container(work, record, policies.get(record.name, "IfNotPresent"), sources)
             await self._readiness_delay()
             for record in work.containers:
                 record.ready = True
@@ -496,7 +708,9 @@ class HollowKubelet:
         if seconds > 0:
             await asyncio.sleep(seconds)
 
-    async def _run_container(self, work: PodWork, record: ContainerRecord, pull_policy: str) -> None:
+    async def _run_container(
+        self, work: PodWork, record: ContainerRecord, pull_policy: str, sources: PodSources | None = None
+    ) -> None:
         image = record.image
         if pull_policy != "Always" and self._image_present(image):
             self._event(work, "Normal", "Pulled", f'Container image "{image}" already present on machine', record.name)
@@ -513,12 +727,15 @@ class HollowKubelet:
                 f'Successfully pulled image "{image}" in {took:.3f}s ({took:.3f}s including waiting)',
                 record.name,
             )
+        env = sources.env_of(record.name) if sources is not None else ()
+        if sources is not None and env:
+            await self._resolve_env(work, sources, env, record.name, record)
         assert work.sandbox is not None
         record.container_id = await self.runtime.create_container(work.sandbox, {"name": record.name, "image": image})
         self._event(work, "Normal", "Created", f"Created container {record.name}", record.name)
         await self.runtime.start_container(record.container_id)
         self._event(work, "Normal", "Started", f"Started container {record.name}", record.name)
-        record.state, record.reason = "running", ""
+        record.state, record.reason, record.message = "running", "", ""
         record.started_at = self._clock()
 
     def _schedule_lifetime(self, work: PodWork, lifetime: float | None, elapsed: float = 0.0) -> None:
@@ -546,6 +763,7 @@ class HollowKubelet:
                 record.ready = False
             if policy == "Always" or (policy == "OnFailure" and code != 0):
                 # Restart at once (the crash-loop back-off is not simulated) with a new container ID.
+                sources = self._sources.get(work.uid)
                 for record in work.containers:
                     record.last_terminated = record.terminated_state()
                     record.restart_count += 1
@@ -556,6 +774,10 @@ class HollowKubelet:
                         f'Container image "{record.image}" already present on machine',
                         record.name,
                     )
+                    env = sources.env_of(record.name) if sources is not None else ()
+                    if sources is not None and env:  # a new container's env is resolved afresh
+                        record.state = "waiting"
+                        await self._resolve_env(work, sources, env, record.name, record)
                     assert work.sandbox is not None
                     record.container_id = await self.runtime.create_container(
                         work.sandbox, {"name": record.name, "image": record.image}
@@ -564,10 +786,12 @@ class HollowKubelet:
                     await self.runtime.start_container(record.container_id)
                     self._event(work, "Normal", "Started", f"Started container {record.name}", record.name)
                     record.state, record.started_at, record.ready = "running", self._clock(), True
+                    record.reason, record.message = "", ""
                 await self._write_view(work)
                 self._schedule_lifetime(work, lifetime_of(work.pod, self.config, self._rng))
                 return
             work.phase = "Succeeded" if code == 0 else "Failed"
+            self._unregister_sources(work)
             sandbox, work.sandbox = work.sandbox, None
             if sandbox is not None:
                 await self.runtime.remove_sandbox(sandbox)
@@ -642,6 +866,7 @@ class HollowKubelet:
             sandbox, work.sandbox = work.sandbox, None
             if sandbox is not None:
                 await self.runtime.remove_sandbox(sandbox)
+        self._unregister_sources(work)  # a terminating pod reads nothing more
         if work.admitted:
             await self._write_view(work)  # no request when the terminated status is already written
         path = resource_path("", "v1", "pods", work.namespace, work.name)

@@ -95,6 +95,7 @@ class ContainerRecord:
     restart_count: int = 0
     ready: bool = False
     last_terminated: dict[str, Any] | None = None
+    message: str = ""  # of a waiting state, e.g. CreateContainerConfigError's cause
 
     def to_status(self) -> dict[str, Any]:
         if self.state == "running":
@@ -102,7 +103,10 @@ class ContainerRecord:
         elif self.state == "terminated":
             state = {"terminated": self.terminated_state()}
         else:
-            state = {"waiting": {"reason": self.reason}}
+            waiting = {"reason": self.reason}
+            if self.message:
+                waiting["message"] = self.message
+            state = {"waiting": waiting}
         out: dict[str, Any] = {
             "name": self.name,
             "state": state,
