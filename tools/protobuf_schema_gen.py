@@ -93,6 +93,8 @@ KINDS: dict[str, str] = {
     "policy/v1beta1/Eviction": "k8s.io.api.policy.v1.Eviction",
     "policy/v1/PodDisruptionBudget": "k8s.io.api.policy.v1.PodDisruptionBudget",
     "autoscaling/v1/Scale": "k8s.io.api.autoscaling.v1.Scale",
+    # serviceaccounts/token (kubectl create token); spec.expirationSeconds is a pointer: mark it [ptr].
+    "authentication.k8s.io/v1/TokenRequest": "k8s.io.api.authentication.v1.TokenRequest",
     "meta.k8s.io/v1/DeleteOptions": _META + "DeleteOptions",
     "meta.k8s.io/v1/Status": _META + "Status",
 }

@@ -92,7 +92,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     _r("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     _r("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     _r("", "v1", "Secret", "secrets", True),
-    _r("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    _r("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ("token",)),
     _r("", "v1", "Event", "events", True, ("ev",)),
     _r(
         "",

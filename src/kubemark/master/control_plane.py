@@ -26,6 +26,7 @@ from kubemark.master.apiserver.inflight import InflightLimiter
 from kubemark.master.apiserver.metrics import APIServerMetrics
 from kubemark.master.apiserver.request_info import UserInfo
 from kubemark.master.apiserver.server import APIServer, APIServerConfig
+from kubemark.master.apiserver.service_account_tokens import ServiceAccountTokens
 from kubemark.master.child_process import ComponentProcess, free_port
 from kubemark.master.controllers.manager import ControllerOptions
 from kubemark.master.launcher import COMPONENTS_FILE, ComponentPids, write_component_pids
@@ -139,10 +140,16 @@ class ControlPlane:
             )
         ssl_context = None
         authenticator = authorizer = None
+        sa_tokens = None
         if not cfg.insecure_http:
             self.pki = ClusterPKI.load_or_create(self.data_dir / "pki", hosts=_serving_hosts(cfg.host))
             ssl_context = self.pki.server_ssl_context()
-            authenticator = Authenticator({self._admin_token(): UserInfo("kubernetes-admin", ("system:masters",))})
+            # Service-account tokens (TokenRequest) are signed with the PKI's sa.key and verified against it.
+            sa_tokens = ServiceAccountTokens(self.pki.service_account_key)
+            authenticator = Authenticator(
+                {self._admin_token(): UserInfo("kubernetes-admin", ("system:masters",))},
+                token_authenticators=(sa_tokens.authenticate,),
+            )
             # The components' identities may do anything, as their bootstrap ClusterRoles allow them (no RBAC here).
             authorizer = Authorizer(superuser_names=COMPONENT_USERS.values())
         filters = build_filters(
@@ -164,6 +171,8 @@ class ControlPlane:
                 ],
                 metrics=self.metrics,
                 object_authorizer=authorizer.authorize_object if authorizer is not None else None,
+                node_graph=authorizer.node_graph if authorizer is not None else None,
+                service_account_tokens=sa_tokens,
                 compaction_interval=cfg.compaction_interval,
                 reuse_port=len(peers) > 1,
                 primary=self.primary,

@@ -2,7 +2,8 @@
 
 Keys are EC P-256: minting a node certificate costs well under a millisecond, so thousands of hollow nodes
 can each get their own `system:node:<name>` identity. Files are created once in a directory and reused on
-restart, like kubeadm's /etc/kubernetes/pki.
+restart, like kubeadm's /etc/kubernetes/pki. The service-account signing key is RSA 2048 (`sa.key`, public
+half `sa.pub`), as kubeadm makes it: service-account tokens are RS256 JWTs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ _CA_VALIDITY = datetime.timedelta(days=3650)
 _LEAF_VALIDITY = datetime.timedelta(days=365)
 # Tolerate clock skew between this host and clients, as kubeadm backdates by a few minutes.
 _BACKDATE = datetime.timedelta(minutes=5)
+
+# kubeadm's names for the service-account token signing key pair.
+SERVICE_ACCOUNT_KEY = "sa.key"
+SERVICE_ACCOUNT_PUB = "sa.pub"
 
 ADMIN_USER = "kubernetes-admin"
 MASTERS_GROUP = "system:masters"
@@ -164,6 +169,7 @@ class ClusterPKI:
         self._apiserver = apiserver
         self._admin = admin
         self._ca_pem = ca.cert_pem
+        self._service_account_key: rsa.RSAPrivateKey | None = None
 
     # -- creation and reload ---------------------------------------------------------------------------
 
@@ -268,6 +274,14 @@ class ClusterPKI:
     def apiserver_cert(self) -> x509.Certificate:
         return self._apiserver.cert
 
+    @property
+    def service_account_key(self) -> rsa.RSAPrivateKey:
+        """The key that signs service-account tokens: `sa.key` in the PKI directory, created on first use and
+        kept from then on (every API server process of one master signs and verifies with the same key)."""
+        if self._service_account_key is None:
+            self._service_account_key = _load_or_create_service_account_key(self.directory)
+        return self._service_account_key
+
     def issue_client_cert(self, common_name: str, organizations: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
         """A fresh client certificate (EKU clientAuth) and its key, both PEM: (cert_pem, key_pem)."""
         pair = _issue(self._ca, common_name, tuple(organizations), server=False, client=True)
@@ -300,6 +314,24 @@ class ClusterPKI:
         ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.set_alpn_protocols(["http/1.1"])
         return ctx
+
+
+def _load_or_create_service_account_key(directory: Path) -> rsa.RSAPrivateKey:
+    key_path = directory / SERVICE_ACCOUNT_KEY
+    if key_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{key_path}: expected an RSA private key")
+        return key
+    log.info("creating service-account signing key in %s", directory)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    _write_public(directory / SERVICE_ACCOUNT_PUB, public)
+    _write_private(key_path, pem)
+    return key
 
 
 def _covers(cert: x509.Certificate, hosts: Iterable[str]) -> bool:

@@ -70,3 +70,10 @@ def test_node_identity() -> None:
     assert UserInfo("system:node:n1", ("system:nodes",)).node_name == "n1"
     assert UserInfo("system:node:n1", ()).node_name is None
     assert UserInfo("kubernetes-admin", ("system:masters",)).node_name is None
+
+
+def test_watch_prefix_without_a_resource_is_not_a_resource_request() -> None:
+    # Found by fuzzing: /api/v1/watch (and /apis/apps/v1/watch/) raised IndexError, a 500 from the filter chain.
+    for path in ("/api/v1/watch", "/api/v1/watch/", "/apis/apps/v1/watch"):
+        info = parse_request_info("GET", path, {})
+        assert not info.is_resource_request

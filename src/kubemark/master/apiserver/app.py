@@ -1,6 +1,6 @@
 """The aiohttp application of the embedded kube-apiserver: filters, discovery, resources, 404s.
 
-Routes, in order: caller's extra routes (e.g. /metrics), discovery (/version, /api, /apis, health), the
+Routes, in order: caller's extra routes (e.g. /metrics), SelfSubjectReview, discovery (/version, /api, /apis, health), the
 resource catch-alls for /api/... and /apis/..., then a JSON 404 Status for every other path.
 """
 
@@ -23,6 +23,7 @@ from kubemark.master.apiserver.handlers import (
 )
 from kubemark.master.apiserver.object_store import ResourceStore
 from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, parse_request_info
+from kubemark.master.apiserver.self_review import self_review_routes
 from kubemark.master.apiserver.watch import WatchStreams
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def create_app(
 
     app.on_shutdown.append(end_watches)
     app.router.add_routes(list(extra_routes))
+    # Virtual resources without storage (SelfSubjectReview), ahead of the resource catch-alls.
+    app.router.add_routes(self_review_routes())
     # Resource paths first (no discovery route has a segment below /apis/{group}/{version}/ or /api/{version}/):
     # aiohttp tries the routes of a path prefix in order, so this spares every resource request the regex
     # matches of the discovery routes. Behaviour is unchanged; the catch-alls below still take the rest.

@@ -1,8 +1,10 @@
 """Who is calling (authentication) and may they (authorization), like kube-apiserver's authn/authz chain.
 
-Authentication: static bearer tokens (kube-apiserver's --token-auth-file) and verified x509 client
-certificates (CN is the user, O the groups). Authorization: system:masters may do anything; node
-identities get the Node authorizer + NodeRestriction rules, approximately; everyone authenticated gets
+Authentication: static bearer tokens (kube-apiserver's --token-auth-file), verified x509 client
+certificates (CN is the user, O the groups) and further token authenticators such as service-account JWTs
+(service_account_tokens.py). Authorization: system:masters may do anything; node
+identities get the Node authorizer + NodeRestriction rules (Secrets, ConfigMaps, PVCs, PVs and service
+account tokens only along the `NodeGraph` of pods bound to the node); everyone authenticated gets
 discovery and health paths; anonymous callers only the public-info paths.
 """
 
@@ -10,12 +12,22 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from kubemark.kube import fields as kfields
+from kubemark.master.apiserver.node_graph import (
+    CONFIGMAP,
+    PV,
+    PVC,
+    SECRET,
+    SERVICE_ACCOUNT,
+    VOLUME_ATTACHMENT,
+    NodeGraph,
+)
 from kubemark.master.apiserver.request_info import RequestInfo, UserInfo
 
 log = logging.getLogger(__name__)
@@ -69,10 +81,25 @@ def load_token_file(path: Path) -> dict[str, UserInfo]:
     return tokens
 
 
-class Authenticator:
-    """Resolve a request to a user from its bearer token or its verified client certificate."""
+# A bearer-token authenticator beyond the static tokens (e.g. ServiceAccountTokens.authenticate): the user,
+# or None when the token is not its own or not valid.
+TokenAuthenticator = Callable[[str], UserInfo | None]
 
-    def __init__(self, tokens: Mapping[str, UserInfo], *, allow_x509: bool = True) -> None:
+
+class Authenticator:
+    """Resolve a request to a user from its bearer token or its verified client certificate.
+
+    Bearer tokens are looked up among the static tokens first, then given to each `token_authenticators`
+    entry in turn (service-account JWTs); the first user found wins.
+    """
+
+    def __init__(
+        self,
+        tokens: Mapping[str, UserInfo],
+        *,
+        allow_x509: bool = True,
+        token_authenticators: Sequence[TokenAuthenticator] = (),
+    ) -> None:
         # Token users always carry system:authenticated, however the mapping was built.
         self._tokens = {
             token: user
@@ -81,6 +108,7 @@ class Authenticator:
             for token, user in tokens.items()
         }
         self._allow_x509 = allow_x509
+        self._token_authenticators = tuple(token_authenticators)
 
     def has_credentials(self, request: web.Request) -> bool:
         """Whether the request presents any credential (a bad one must give 401, never anonymous access)."""
@@ -101,7 +129,14 @@ class Authenticator:
         return None
 
     def _lookup_token(self, token: str) -> UserInfo | None:
-        return self._tokens.get(token) if token else None
+        if not token:
+            return None
+        user = self._tokens.get(token)
+        for authenticate in self._token_authenticators:
+            if user is not None:
+                break
+            user = authenticate(token)
+        return user
 
 
 def _peercert(request: web.Request) -> Mapping[str, Any] | None:
@@ -119,8 +154,12 @@ class Authorizer:
     """Decide whether a user may perform a request: None means allowed, a string is the denial reason.
 
     `superuser_groups` / `superuser_names` may do anything (system:masters by default). Node identities
-    (user.node_name set) follow the Node authorizer and NodeRestriction, approximately: see `_node`.
-    Other users get discovery, health and self-review access only (there is no RBAC).
+    (user.node_name set) follow the Node authorizer and NodeRestriction: see `_node`. Other users get
+    discovery, health and self-review access only (there is no RBAC).
+
+    `node_graph` says which Secrets, ConfigMaps, PVCs, PVs and ServiceAccounts each node's pods use. The API
+    server keeps it current from its watch caches when given it (APIServerConfig.node_graph); a graph nobody
+    feeds stays empty and denies every such access.
     """
 
     def __init__(
@@ -128,9 +167,11 @@ class Authorizer:
         *,
         superuser_groups: Iterable[str] = (MASTERS_GROUP,),
         superuser_names: Iterable[str] = (),
+        node_graph: NodeGraph | None = None,
     ) -> None:
         self._superuser_groups = frozenset(superuser_groups)
         self._superuser_names = frozenset(superuser_names)
+        self.node_graph = node_graph if node_graph is not None else NodeGraph()
 
     def is_superuser(self, user: UserInfo) -> bool:
         return user.name in self._superuser_names or not self._superuser_groups.isdisjoint(user.groups)
@@ -144,7 +185,7 @@ class Authorizer:
             return None
         node = user.node_name
         if node is not None:
-            return _node(node, info)
+            return _node(node, info, self.node_graph)
         return "no RBAC policy matched"
 
     def authorize_object(self, user: UserInfo, info: RequestInfo, obj: Mapping[str, Any] | None) -> str | None:
@@ -170,6 +211,22 @@ class Authorizer:
             if metadata.get("name") != node:
                 return f'node "{node}" is not allowed to modify lease "{metadata.get("name", "")}"'
             return None
+        if info.resource == "serviceaccounts" and info.subresource == "token" and obj.get("kind") == "TokenRequest":
+            return self._token_request(node, info, obj)
+        return None
+
+    def _token_request(self, node: str, info: RequestInfo, request: Mapping[str, Any]) -> str | None:
+        """NodeRestriction for a TokenRequest body: bound to a pod of this node that runs as that account."""
+        ref = (request.get("spec") or {}).get("boundObjectRef") or {}
+        if ref.get("kind") != "Pod" or not ref.get("name"):
+            return f'node "{node}" requested a token not bound to a pod'
+        bound = self.node_graph.pod_binding(info.namespace, ref["name"])
+        if bound is None or bound[0] != node:
+            return f'node "{node}" can only request tokens for pods bound to itself'
+        if ref.get("uid") and ref["uid"] != bound[1]:
+            return f'node "{node}" requested a token for pod "{ref["name"]}" with a stale uid'
+        if not self.node_graph.pod_uses(info.namespace, ref["name"], SERVICE_ACCOUNT, info.name):
+            return f'node "{node}" requested a token for a service account pod "{ref["name"]}" does not run as'
         return None
 
 
@@ -192,32 +249,36 @@ def _self_review(info: RequestInfo) -> bool:
     return info.group == "authentication.k8s.io" and info.resource == "selfsubjectreviews"
 
 
-# What every node may read. Upstream limits secrets/configmaps/PVCs to those its pods reference (a graph
-# of pod → object edges); we allow all reads of them, which is looser but shape-compatible.
+# What every node may read (get, list, watch) whatever its pods. Secrets, ConfigMaps, PVCs, PVs and
+# VolumeAttachments are not here: the graph decides them (`_GRAPH_RESOURCES`).
 _NODE_READ = frozenset(
     {
         ("", "nodes"),
         ("", "pods"),
         ("", "services"),
         ("", "endpoints"),
-        ("", "configmaps"),
-        ("", "secrets"),
-        ("", "persistentvolumes"),
-        ("", "persistentvolumeclaims"),
         ("", "namespaces"),
         ("discovery.k8s.io", "endpointslices"),
         ("storage.k8s.io", "csinodes"),
         ("storage.k8s.io", "csidrivers"),
-        ("storage.k8s.io", "volumeattachments"),
         ("node.k8s.io", "runtimeclasses"),
         ("certificates.k8s.io", "certificatesigningrequests"),
     }
 )
+# Resources a node may touch only along the graph, as the graph's vertex kind.
+_GRAPH_RESOURCES = {
+    ("", "secrets"): SECRET,
+    ("", "configmaps"): CONFIGMAP,
+    ("", "persistentvolumeclaims"): PVC,
+    ("", "persistentvolumes"): PV,
+    ("", "serviceaccounts"): SERVICE_ACCOUNT,
+    ("storage.k8s.io", "volumeattachments"): VOLUME_ATTACHMENT,
+}
 _EVENT_GROUPS = frozenset({"", "events.k8s.io"})
 _WRITE_OWN = frozenset({"update", "patch", "delete"})
 
 
-def _node(node: str, info: RequestInfo) -> str | None:
+def _node(node: str, info: RequestInfo, graph: NodeGraph) -> str | None:
     """The Node authorizer with NodeRestriction folded in (object-level parts are in authorize_object)."""
     group, resource, sub, verb = info.group, info.resource, info.subresource, info.verb
     if group == "coordination.k8s.io" and resource == "leases":
@@ -228,6 +289,9 @@ def _node(node: str, info: RequestInfo) -> str | None:
         return f'node "{node}" can only access its own lease'
     if verb in _READ_VERBS and not sub and (group, resource) in _NODE_READ:
         return None
+    kind = _GRAPH_RESOURCES.get((group, resource))
+    if kind is not None:
+        return _node_graph_access(node, kind, info, graph)
     if group == "" and resource == "nodes":
         if verb == "create" and not sub:
             return None  # the name is checked in authorize_object
@@ -253,3 +317,59 @@ def _node(node: str, info: RequestInfo) -> str | None:
     if group == "authorization.k8s.io" and resource == "subjectaccessreviews" and verb == "create":
         return None
     return f'node "{node}" cannot {verb} {resource}'
+
+
+def _node_graph_access(node: str, kind: str, info: RequestInfo, graph: NodeGraph) -> str | None:
+    """Upstream NodeAuthorizer's authorizeReadNamespacedObject / authorizeGet / authorizeStatusUpdate /
+    authorizeCreateToken, with its reasons."""
+    verb, sub = info.verb, info.subresource
+    if kind in (SECRET, CONFIGMAP):
+        # get, and list/watch of a single object by `fieldSelector=metadata.name=<name>` (kubelet's
+        # watch-based secret and configmap managers); never a whole collection.
+        if verb not in _READ_VERBS:
+            return "can only read resources of this type"
+        if sub:
+            return "cannot read subresource"
+        if not info.namespace:
+            return "can only read namespaced object of this type"
+        return _related(node, kind, info.namespace, info.name or selected_name(info.field_selector), graph)
+    if kind == SERVICE_ACCOUNT:
+        if verb != "create" or not info.name:
+            return "can only create tokens for individual service accounts"
+        if sub != "token":
+            return "can only create token subresource of serviceaccount"
+        return _related(node, kind, info.namespace, info.name, graph)
+    if kind == PVC and sub == "status":
+        if verb not in ("update", "patch"):
+            return "can only get/update/patch this type"
+        return _related(node, kind, info.namespace, info.name, graph)
+    if verb != "get":
+        return "can only get individual resources of this type"
+    if sub:
+        return "cannot get subresource"
+    return _related(node, kind, info.namespace, info.name, graph)
+
+
+def _related(node: str, kind: str, namespace: str, name: str, graph: NodeGraph) -> str | None:
+    if not name:
+        return "No Object name found"
+    if graph.allows(node, kind, namespace, name):
+        return None
+    return f"no relationship found between node '{node}' and this object"
+
+
+def selected_name(field_selector: str) -> str:
+    """The name an exact `metadata.name=<name>` term of a field selector requires, else "" (as upstream's
+    RequestInfoFactory takes a list/watch's name from it, when it is a valid path segment)."""
+    if "metadata.name" not in field_selector:
+        return ""
+    if field_selector.startswith("metadata.name=") and not ("," in field_selector or "\\" in field_selector):
+        name: str | None = field_selector[len("metadata.name=") :].removeprefix("=")  # the kubelet's form
+    else:
+        try:
+            name = kfields.parse_field_selector(field_selector).value_for("metadata.name")
+        except kfields.FieldSelectorError:
+            return ""
+    if not name or name in (".", "..") or "/" in name or "%" in name:
+        return ""
+    return name

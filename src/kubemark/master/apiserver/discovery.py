@@ -65,6 +65,7 @@ SUBRESOURCES: dict[str, SubresourceInfo] = {
     "eviction": SubresourceInfo("Eviction", ("create",), "policy", "v1"),
     "log": SubresourceInfo("", ("get",)),
     "finalize": SubresourceInfo("", ("update",)),
+    "token": SubresourceInfo("TokenRequest", ("create",), "authentication.k8s.io", "v1"),
     "proxy": SubresourceInfo("{kind}ProxyOptions", _PROXY_VERBS),
     "exec": SubresourceInfo("PodExecOptions", ("create", "get")),
     "attach": SubresourceInfo("PodAttachOptions", ("create", "get")),

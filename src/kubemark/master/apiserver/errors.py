@@ -132,6 +132,13 @@ def forbidden(user: str, verb: str, group: str, resource: str, namespace: str, n
     return StatusError(403, "Forbidden", message, _details(name, group, resource))
 
 
+def admission_forbidden(group: str, resource: str, name: str, why: str) -> StatusError:
+    """403 from an admission check (admission.NewForbidden): `<resource> "<name>" is forbidden: <why>`, the way
+    NodeRestriction words its denials (no user or verb: the request line was authorized)."""
+    what = f'{_qualified(group, resource)} "{name}"' if name else _qualified(group, resource)
+    return StatusError(403, "Forbidden", f"{what} is forbidden: {why}", _details(name, group, resource))
+
+
 def too_many_requests(retry_after_seconds: int = 1) -> StatusError:
     return StatusError(
         429,

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 import aiohttp
@@ -95,6 +96,8 @@ def _info_and_metrics(metrics: APIServerMetrics | None) -> Middleware:
                 return await handler(request)
             except StatusError as err:
                 return status_response(err)
+            except web.HTTPException as exc:
+                return _status_of_http_error(exc)
 
         start = time.perf_counter()
         long_running = info.is_long_running
@@ -108,7 +111,9 @@ def _info_and_metrics(metrics: APIServerMetrics | None) -> Middleware:
                 response = status_response(err)
             except web.HTTPException as exc:
                 code = exc.status
-                raise
+                if exc.status < 400:
+                    raise
+                response = _status_of_http_error(exc)
             except asyncio.CancelledError:
                 code = None  # the client went away or the server is stopping: no outcome to record
                 raise
@@ -127,6 +132,20 @@ def _info_and_metrics(metrics: APIServerMetrics | None) -> Middleware:
                 _record(metrics, request, info, code, start)
 
     return request_info
+
+
+def _status_of_http_error(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own error answers (no route matched, e.g. a path with a newline) as a metav1.Status, like the
+    rest of the API's errors, instead of aiohttp's text/plain page."""
+    if exc.status == 404:
+        err = StatusError(404, "NotFound", "the server could not find the requested resource", {})
+    else:
+        reason = HTTPStatus(exc.status).phrase.replace(" ", "") if exc.status in _HTTP_STATUSES else "Unknown"
+        err = StatusError(exc.status, reason, exc.text or exc.reason)
+    return status_response(err)
+
+
+_HTTP_STATUSES = frozenset(s.value for s in HTTPStatus)
 
 
 def _client_gone(request: web.Request) -> bool:

@@ -23,6 +23,7 @@ from kubemark.master.apiserver.options import parse_delete_options, parse_dry_ru
 from kubemark.master.apiserver.protobuf import PROTOBUF_CONTENT_TYPE, ProtobufDecodeError, decode_protobuf_body
 from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, RequestInfo, UserInfo, parse_request_info
 from kubemark.master.apiserver.strategy import Obj, SubresourceRequest
+from kubemark.master.apiserver.validation import MAX_OBJECT_DEPTH, meta_type_error, shape_error
 from kubemark.master.apiserver.watch import WatchStreams, encode_event, serve_watch
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,38 @@ def negotiate_output(accept: str, query: Mapping[str, str]) -> OutputFormat:
     )
 
 
+def _check_depth(data: bytes, obj: Any) -> None:
+    """400 for a JSON body nested deeper than MAX_OBJECT_DEPTH (walked only when it has that many brackets)."""
+    if data.count(b"{") + data.count(b"[") > MAX_OBJECT_DEPTH:
+        problem = shape_error(obj)
+        if problem:
+            raise errors.bad_request(f"the object provided is unrecognized: {problem}")
+
+
+def _decode_yaml(data: bytes) -> Any:
+    """A YAML body as the JSON value it stands for; 400 for what JSON cannot carry or expands without bound.
+
+    Upstream converts YAML to JSON first (sigs.k8s.io/yaml), limiting alias expansion (CVE-2019-11253): so here,
+    aliases may not expand a document to more values than it has bytes (plus some slack), YAML-only values (sets,
+    binary, integers past 64 bits) are refused, dates become strings and non-string keys are stringified.
+    """
+    if not data.strip():
+        return None
+    try:
+        obj = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise errors.bad_request(f"error converting YAML to JSON: malformed YAML: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:  # e.g. an unhashable (list) key
+        raise errors.bad_request(f"error converting YAML to JSON: {exc}") from None
+    problem = shape_error(obj, max_values=len(data) + 10_000)
+    if problem:
+        raise errors.bad_request(f"error converting YAML to JSON: {problem}")
+    try:
+        return codec.loads(codec.dumps(obj))
+    except TypeError as exc:
+        raise errors.bad_request(f"error converting YAML to JSON: {exc}") from None
+
+
 def _partial(obj: Obj) -> Obj:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
 
@@ -161,6 +194,10 @@ class ResourceHandlers:
             raise path_not_found()
         user: UserInfo = request.get(REQUEST_USER) or DEFAULT_USER
         method = request.method
+        if info.verb == "watch" and method not in ("GET", "HEAD"):
+            # /api/v1/watch/... with POST/PUT/DELETE: authorization was asked about "watch", so acting on the
+            # method would let a watcher write (upstream serves that prefix for GET only).
+            raise errors.method_not_allowed()
         if self.object_authorizer is not None and user.node_name is not None and name and method not in ("GET", "HEAD"):
             # Pods' nodeName never changes once set, so the watch cache's copy is good enough to decide on.
             cached = store.cache.get(store.key(namespace, name)) if store.cache is not None else None
@@ -225,17 +262,16 @@ class ResourceHandlers:
                     f"the object provided is unrecognized (must be of type {kind}): {exc}"
                 ) from None
         if content_type in ("application/yaml", "text/yaml", "application/x-yaml", "application/apply-patch+yaml"):
-            try:
-                return yaml.safe_load(data) if data.strip() else None
-            except yaml.YAMLError as exc:
-                raise errors.bad_request(f"error converting YAML to JSON: malformed YAML: {exc}") from None
+            return _decode_yaml(data)
         try:
-            return codec.loads(data)
+            obj = codec.loads(data)
         except codec.JSONDecodeError as exc:
             raise errors.bad_request(
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; "
                 f"json parse error: malformed JSON: {exc}"
             ) from None
+        _check_depth(data, obj)
+        return obj
 
     async def _read_object(self, request: web.Request, store: ResourceStore, check_kind: bool = True) -> Obj:
         content_type = self._content_type(request)
@@ -252,6 +288,10 @@ class ResourceHandlers:
                 f"json: cannot unmarshal {type(obj).__name__.replace('list', 'array')} into Go value of type "
                 f"v1.{store.rt.kind}"
             )
+        problem = meta_type_error(obj)
+        if problem:
+            rt = store.rt
+            raise errors.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {problem}')
         if check_kind:
             self._check_kind(obj, store)
         md = obj.get("metadata")
@@ -346,7 +386,9 @@ class ResourceHandlers:
         assert self.object_authorizer is not None
         reason = self.object_authorizer(user, info, obj)
         if reason:
-            raise errors.forbidden(user.name, info.verb, info.group, info.resource, info.namespace, info.name, reason)
+            # Worded as kube-apiserver's NodeRestriction admission: the object named, not the user and verb.
+            name = info.name or str(((obj or {}).get("metadata") or {}).get("name") or "")
+            raise errors.admission_forbidden(info.group, info.resource, name, reason)
 
     async def _create(self, request: web.Request, store: ResourceStore, namespace: str, user: UserInfo) -> web.Response:
         dry_run = parse_dry_run(request.query)
@@ -407,6 +449,7 @@ class ResourceHandlers:
                 patch = codec.loads(data)
             except codec.JSONDecodeError as exc:
                 raise errors.bad_request(f"error decoding patch: malformed JSON: {exc}") from None
+            _check_depth(data, patch)
         obj, created = await store.patch(
             namespace, name, content_type, patch, user, status_only=status_only, dry_run=dry_run
         )

@@ -199,18 +199,31 @@ def parse_delete_options(query: Mapping[str, str], body: Mapping[str, Any] | Non
         raise bad_request(f"expected DeleteOptions, got {kind}")
     opts = DeleteOptions()
     grace = body.get("gracePeriodSeconds")
-    if grace is not None and not isinstance(grace, int):
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
         raise bad_request("json: cannot unmarshal gracePeriodSeconds into Go value of type int64")
     opts.grace_period_seconds = grace
     pre = body.get("preconditions") or {}
-    if isinstance(pre, Mapping):
-        opts.precondition_uid = pre.get("uid")
-        opts.precondition_resource_version = pre.get("resourceVersion")
-    opts.propagation_policy = body.get("propagationPolicy")
-    opts.orphan_dependents = body.get("orphanDependents")
+    if not isinstance(pre, Mapping):
+        raise bad_request("json: cannot unmarshal preconditions into Go value of type v1.Preconditions")
+    for key in ("uid", "resourceVersion"):
+        if pre.get(key) is not None and not isinstance(pre[key], str):
+            raise bad_request(f"json: cannot unmarshal preconditions.{key} into Go value of type string")
+    opts.precondition_uid = pre.get("uid")
+    opts.precondition_resource_version = pre.get("resourceVersion")
+    # Typed like DeleteOptions' Go fields: anything else is a decode error (400), not a crash further on.
+    propagation = body.get("propagationPolicy")
+    if propagation is not None and not isinstance(propagation, str):
+        raise bad_request("json: cannot unmarshal propagationPolicy into Go value of type v1.DeletionPropagation")
+    orphan = body.get("orphanDependents")
+    if orphan is not None and not isinstance(orphan, bool):
+        raise bad_request("json: cannot unmarshal orphanDependents into Go value of type bool")
+    opts.propagation_policy = propagation
+    opts.orphan_dependents = orphan
     body_dry_run = body.get("dryRun") or []
     if isinstance(body_dry_run, str):
         body_dry_run = [body_dry_run]
+    if not isinstance(body_dry_run, list) or not all(isinstance(v, str) for v in body_dry_run):
+        raise bad_request("json: cannot unmarshal dryRun into Go value of type []string")
 
     query_grace = _int(query, "gracePeriodSeconds")
     if query_grace is not None:

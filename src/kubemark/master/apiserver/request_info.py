@@ -21,6 +21,10 @@ class UserInfo:
 
     name: str
     groups: tuple[str, ...] = ()
+    # What authentication knows beyond name and groups (user.Info's GetUID / GetExtra), e.g. a service
+    # account's UID and its token's pod-name / credential-id: shown by SelfSubjectReview.
+    uid: str = ""
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def node_name(self) -> str | None:
@@ -49,6 +53,9 @@ class RequestInfo:
     subresource: str = ""
     name: str = ""
     parts: tuple[str, ...] = field(default=())
+    # The raw ?fieldSelector= of a collection request (list, watch, deletecollection); "" otherwise. Upstream
+    # takes an exact metadata.name from it as the request's name for authorization (see auth.py).
+    field_selector: str = ""
 
     @property
     def scope(self) -> str:
@@ -102,6 +109,8 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str] | None =
     # The legacy /watch/ path prefix is deprecated but still served upstream.
     if rest and rest[0] == "watch":
         verb, rest = "watch", rest[1:]
+        if not rest:  # /api/v1/watch alone names no resource (it used to raise IndexError: a 500)
+            return RequestInfo(False, path, method.lower(), prefix, group, version, parts=segments)
 
     namespace = ""
     if rest[0] == "namespaces" and len(rest) > 1:
@@ -122,7 +131,10 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str] | None =
             verb = "deletecollection"
     elif verb == "get" and query.get("watch") in ("1", "true", "True") and not subresource:
         verb = "watch"
-    return RequestInfo(True, path, verb, prefix, group, version, namespace, resource, subresource, name, segments)
+    selector = "" if name else query.get("fieldSelector", "")
+    return RequestInfo(
+        True, path, verb, prefix, group, version, namespace, resource, subresource, name, segments, selector
+    )
 
 
 # Where the filter chain leaves its findings on each aiohttp request, for every later stage to read.

@@ -1,7 +1,8 @@
 """`APIServer`: the embedded kube-apiserver, in-process, for tests and for the CLI.
 
-start(): etcd (when asked) -> storage -> one watch cache and one ResourceStore per served resource ->
-default namespaces -> aiohttp site on host:port (port 0 picks a free one; see `.url`) -> periodic compaction.
+start(): etcd (when asked) -> storage -> one watch cache and one ResourceStore per served resource -> the
+node authorizer's graph fed from the caches (when configured) -> default namespaces -> aiohttp site on
+host:port (port 0 picks a free one; see `.url`) -> periodic compaction.
 stop() undoes it in reverse order. Also an async context manager.
 """
 
@@ -22,6 +23,7 @@ from aiohttp.typedefs import Middleware
 
 from kubemark.kube.resources import RESOURCES, ResourceType
 from kubemark.master.apiserver.app import create_app
+from kubemark.master.apiserver.node_graph import NodeGraph, feeds
 from kubemark.master.apiserver.object_store import ResourceStore
 from kubemark.master.apiserver.strategy import Strategy
 from kubemark.master.storage.base import CompactedError, Storage, StorageError
@@ -56,6 +58,12 @@ class APIServerConfig:
     metrics: Any = None  # APIServerMetrics (optional)
     # Object-level authorization of node writes, e.g. Authorizer.authorize_object (None: no such check).
     object_authorizer: Callable[..., str | None] | None = None
+    # The Node authorizer's graph (Authorizer.node_graph), kept current from this server's watch caches.
+    node_graph: NodeGraph | None = None
+    # ServiceAccountTokens (service_account_tokens.py): serves serviceaccounts/token and reads the objects its
+    # tokens are bound to from this server's watch caches. None: no TokenRequest API (404), as upstream
+    # without a service-account signing key.
+    service_account_tokens: Any = None
     compaction_interval: float = 300.0  # seconds; <= 0 disables compaction
     watch_cache_window: int = 20000  # events kept per resource for watches from a past resourceVersion
     watch_bookmark_interval: float = 60.0  # seconds between BOOKMARK events on idle watches
@@ -185,6 +193,10 @@ class APIServer:
                     cache.add_index(name, fn)
                 self.caches[rt] = cache
             await asyncio.gather(*(cache.start() for cache in self.caches.values()))
+            if cfg.node_graph is not None:
+                # Loaded from the caches now, before serving, then followed (see node_graph.CacheFeed).
+                for feed in feeds(cfg.node_graph, self.caches.items()):
+                    self._followers.append(asyncio.create_task(feed.run(), name=f"node-graph {feed.prefix}"))
             ns_rt = next((rt for rt in cfg.resources if rt.group == "" and rt.plural == "namespaces"), None)
             ns_store = None
             if ns_rt is not None:
@@ -219,6 +231,8 @@ class APIServer:
                     await warm_up(storage)
                 if cfg.worker_count > 1 and hasattr(store.strategy, "observe") and store.cache is not None:
                     self._followers.append(asyncio.create_task(self._follow(store)))
+            if cfg.service_account_tokens is not None:
+                cfg.service_account_tokens.attach(self.stores.values(), object_authorizer=cfg.object_authorizer)
             if ns_store is not None and cfg.primary:
                 await self._ensure_namespaces(ns_store)
             self.app = create_app(

@@ -808,7 +808,15 @@ def partial_object_metadata(rt: ResourceType, obj: Obj) -> Obj:
 def table_row(rt: ResourceType, obj: Obj, include_object: str = "Metadata", *, now: float | None = None) -> Obj:
     """One Table row: cells, (for finished pods) conditions, and the object as asked by includeObject."""
     cells_of = PRINTERS.get((rt.group, rt.plural), (DEFAULT_COLUMNS, _default_cells))[1]
-    row: Obj = {"cells": cells_of(obj, time.time() if now is None else now)}
+    when = time.time() if now is None else now
+    try:
+        cells = cells_of(obj, when)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError):
+        # A stored object with a field of an unexpected type (only metadata is type-checked on the way in):
+        # still listed by name, the kind's other columns left empty.
+        columns = PRINTERS.get((rt.group, rt.plural), (DEFAULT_COLUMNS, _default_cells))[0]
+        cells = [_name(obj)] + [""] * (len(columns) - 1)
+    row: Obj = {"cells": cells}
     if rt.group == "" and rt.plural == "pods":
         conditions = _pod_conditions(obj)
         if conditions:

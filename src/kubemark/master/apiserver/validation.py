@@ -14,6 +14,25 @@ from kubemark.kube.resources import ResourceType
 from kubemark.master.apiserver.errors import Cause
 
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
+# Nesting levels a request body (or a JSON-patched object) may have. Upstream decodes into typed structs, which
+# bound the depth of every served kind far below this; our JSON encoder gives up at 254 levels, so a deeper
+# object could be accepted but never stored or answered.
+MAX_OBJECT_DEPTH = 100
+
+# ObjectMeta fields of a fixed JSON type (upstream: the Go type a body is decoded into; a mismatch is a 400).
+_META_STRINGS = (
+    "name",
+    "generateName",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "selfLink",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+_META_INTEGERS = ("generation", "deletionGracePeriodSeconds")
+_OWNER_STRINGS = ("apiVersion", "kind", "name", "uid")
+_OWNER_BOOLS = ("controller", "blockOwnerDeletion")
 
 # Kinds whose names must be DNS labels rather than DNS subdomains (upstream per-kind name validators).
 _DNS1123_LABEL_NAMES = frozenset({"namespaces"})
@@ -144,6 +163,102 @@ def _finalizer_causes(finalizers: Any) -> list[Cause]:
             )
         )
     return causes
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _decode_error(path: str, value: Any, go_type: str) -> str:
+    return f"json: cannot unmarshal {_json_type(value)} into Go struct field {path} of type {go_type}"
+
+
+def meta_type_error(obj: Any) -> str:
+    """Why `obj`'s type header or metadata could not be decoded into kube's typed ObjectMeta ("" when it can),
+    worded as Go's decoder: `json: cannot unmarshal number into Go struct field ObjectMeta.metadata.name ...`.
+
+    Every later rule (names, keys, selectors, field indexes) assumes these types; upstream answers a mismatch with
+    400 BadRequest before anything else runs. null stands for "unset" everywhere, as in Go.
+    """
+    if not isinstance(obj, dict):
+        return ""
+    for key in ("apiVersion", "kind"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            return _decode_error(f"TypeMeta.{key}", obj[key], "string")
+    md = obj.get("metadata")
+    if md is None:
+        return ""
+    if not isinstance(md, dict):
+        return _decode_error("TypeMeta.metadata", md, "v1.ObjectMeta")
+    for key in _META_STRINGS:
+        value = md.get(key)
+        if value is not None and not isinstance(value, str):
+            return _decode_error(f"ObjectMeta.metadata.{key}", value, "string")
+    for key in _META_INTEGERS:
+        value = md.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return _decode_error(f"ObjectMeta.metadata.{key}", value, "int64")
+    for key in ("labels", "annotations"):
+        value = md.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            return _decode_error(f"ObjectMeta.metadata.{key}", value, "map[string]string")
+        for item in value.values():
+            if item is not None and not isinstance(item, str):
+                return _decode_error(f"ObjectMeta.metadata.{key}", item, "string")
+    finalizers = md.get("finalizers")
+    if finalizers is not None:
+        if not isinstance(finalizers, list):
+            return _decode_error("ObjectMeta.metadata.finalizers", finalizers, "[]string")
+        for item in finalizers:
+            if item is not None and not isinstance(item, str):
+                return _decode_error("ObjectMeta.metadata.finalizers", item, "string")
+    for key in ("ownerReferences", "managedFields"):
+        value = md.get(key)
+        if value is not None and not isinstance(value, list):
+            return _decode_error(f"ObjectMeta.metadata.{key}", value, "[]v1.OwnerReference")
+    for ref in md.get("ownerReferences") or ():
+        if not isinstance(ref, dict):
+            return _decode_error("ObjectMeta.metadata.ownerReferences", ref, "v1.OwnerReference")
+        for key in _OWNER_STRINGS:
+            if ref.get(key) is not None and not isinstance(ref[key], str):
+                return _decode_error(f"OwnerReference.metadata.ownerReferences.{key}", ref[key], "string")
+        for key in _OWNER_BOOLS:
+            if ref.get(key) is not None and not isinstance(ref[key], bool):
+                return _decode_error(f"OwnerReference.metadata.ownerReferences.{key}", ref[key], "bool")
+    return ""
+
+
+def shape_error(value: Any, max_values: int | None = None) -> str:
+    """Why a decoded document cannot be served ("" when it can): nested deeper than MAX_OBJECT_DEPTH, or more than
+    `max_values` values once shared parts are counted each time they occur (YAML aliases: a "billion laughs"
+    document of a few hundred bytes expands to gigabytes when encoded)."""
+    stack = [(value, 1)]
+    seen = 0
+    while stack:
+        current, depth = stack.pop()
+        seen += 1
+        if max_values is not None and seen > max_values:
+            return f"the document expands to more than {max_values} values (excessive aliasing)"
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth > MAX_OBJECT_DEPTH:
+            return f"the document is nested deeper than {MAX_OBJECT_DEPTH} levels"
+        stack.extend((child, depth + 1) for child in children)
+    return ""
 
 
 def validate_object_meta_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:

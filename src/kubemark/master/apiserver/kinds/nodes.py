@@ -17,14 +17,17 @@ from kubemark.master.apiserver.strategy import Obj
 
 def default_node(obj: Obj) -> None:
     """SetDefaults_Node + SetDefaults_NodeStatus: spec {}, allocatable copies capacity when missing."""
-    obj.setdefault("spec", {})
+    if obj.get("spec") is None:
+        obj["spec"] = {}
     status = obj.get("status")
-    if isinstance(status, dict) and status.get("capacity") and not status.get("allocatable"):
+    if isinstance(status, dict) and isinstance(status.get("capacity"), dict) and not status.get("allocatable"):
         status["allocatable"] = dict(status["capacity"])
 
 
 def _sync_pod_cidrs(spec: Obj) -> None:
     """Upstream conversion keeps spec.podCIDR and spec.podCIDRs[0] in sync."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("podCIDRs") or [], list):
+        return  # not a NodeSpec: validation refuses it
     if spec.get("podCIDR") and not spec.get("podCIDRs"):
         spec["podCIDRs"] = [spec["podCIDR"]]
     elif spec.get("podCIDRs") and not spec.get("podCIDR"):
@@ -79,7 +82,10 @@ class NodeStrategy(KindStrategy):
     def validate(self, obj: Obj) -> list[Cause]:
         name = (obj.get("metadata") or {}).get("name")
         causes = field.dns1123_subdomain("metadata.name", name) if name else []
-        return causes + _validate_spec(obj.get("spec") or {})
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [*causes, field.invalid("spec", spec, "must be an object")]
+        return causes + _validate_spec(spec)
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)
@@ -87,6 +93,8 @@ class NodeStrategy(KindStrategy):
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
         new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+        if not isinstance(new_spec, dict):
+            return [field.invalid("spec", new_spec, "must be an object")]
         causes = _validate_spec(new_spec)
         if old_spec.get("podCIDR") and new_spec.get("podCIDR") != old_spec["podCIDR"]:
             causes.append(

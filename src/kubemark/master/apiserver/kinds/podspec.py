@@ -53,9 +53,9 @@ def default_pod_spec(spec: Obj) -> None:
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
     if spec.get("hostNetwork"):
-        for key in _CONTAINER_LISTS:
-            for container in spec.get(key) or ():
-                for port in container.get("ports") or ():
+        for container in _containers(spec):
+            if isinstance(container.get("ports"), list):
+                for port in container["ports"]:
                     if isinstance(port, dict) and "hostPort" not in port and "containerPort" in port:
                         port["hostPort"] = port["containerPort"]
     for key in _CONTAINER_LISTS:
@@ -64,18 +64,22 @@ def default_pod_spec(spec: Obj) -> None:
                 default_container(container)
 
 
+def _containers(spec: Obj) -> list[Obj]:
+    """The containers of every container list that are objects (the rest fail validation)."""
+    return [c for key in _CONTAINER_LISTS if isinstance(spec.get(key), list) for c in spec[key] if isinstance(c, dict)]
+
+
 def default_requests_from_limits(spec: Obj) -> None:
     """SetDefaults_Pod: a limit without a request makes the request equal to the limit (pods only)."""
-    for key in _CONTAINER_LISTS:
-        for container in spec.get(key) or ():
-            resources = container.get("resources") or {}
-            limits = resources.get("limits") or {}
-            if not limits:
-                continue
-            requests = resources.setdefault("requests", {})
-            for name, value in limits.items():
-                requests.setdefault(name, value)
-            container["resources"] = resources
+    for container in _containers(spec):
+        resources = container.get("resources") or {}
+        limits = resources.get("limits") if isinstance(resources, dict) else None
+        if not isinstance(limits, dict) or not limits or not isinstance(resources.get("requests") or {}, dict):
+            continue  # nothing to default from (or not a ResourceRequirements: validation says so)
+        requests = resources.setdefault("requests", {})
+        for name, value in limits.items():
+            requests.setdefault(name, value)
+        container["resources"] = resources
 
 
 def qos_class(spec: Obj) -> str:
@@ -84,19 +88,23 @@ def qos_class(spec: Obj) -> str:
     requests: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     guaranteed = True
-    for key in _CONTAINER_LISTS:
-        for container in spec.get(key) or ():
-            resources = container.get("resources") or {}
-            c_requests = {k: _amount(v) for k, v in (resources.get("requests") or {}).items() if k in compute}
-            c_limits = {k: _amount(v) for k, v in (resources.get("limits") or {}).items() if k in compute}
-            for name, amount in c_requests.items():
-                if amount:
-                    requests[name] = requests.get(name, 0) + amount
-            for name, amount in c_limits.items():
-                if amount:
-                    limits[name] = limits.get(name, 0) + amount
-            if set(k for k, v in c_limits.items() if v) != set(compute):
-                guaranteed = False
+    for container in _containers(spec):
+        resources = container.get("resources") or {}
+        if not isinstance(resources, dict) or not all(
+            isinstance(resources.get(k) or {}, dict) for k in ("requests", "limits")
+        ):
+            guaranteed = False
+            continue
+        c_requests = {k: _amount(v) for k, v in (resources.get("requests") or {}).items() if k in compute}
+        c_limits = {k: _amount(v) for k, v in (resources.get("limits") or {}).items() if k in compute}
+        for name, amount in c_requests.items():
+            if amount:
+                requests[name] = requests.get(name, 0) + amount
+        for name, amount in c_limits.items():
+            if amount:
+                limits[name] = limits.get(name, 0) + amount
+        if set(k for k, v in c_limits.items() if v) != set(compute):
+            guaranteed = False
     if not requests and not limits:
         return "BestEffort"
     if guaranteed and requests.keys() == limits.keys() and all(requests[k] == limits[k] for k in requests):
@@ -179,6 +187,8 @@ def _validate_container(container: Any, path: str, names: set[str], require_imag
     name = container.get("name")
     if not name:
         causes.append(field.required(f"{path}.name"))
+    elif not isinstance(name, str):
+        causes.append(field.invalid(f"{path}.name", name, "must be a string"))
     else:
         causes += field.dns1123_label(f"{path}.name", name)
         if name in names:

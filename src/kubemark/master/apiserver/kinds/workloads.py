@@ -33,8 +33,10 @@ def _template_spec(spec: Obj) -> Obj | None:
 
 
 def _template_labels(spec: Obj) -> dict[str, str]:
-    template = spec.get("template") or {}
-    return dict((template.get("metadata") or {}).get("labels") or {})
+    template = spec.get("template")
+    meta = template.get("metadata") if isinstance(template, dict) else None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return dict(labels) if isinstance(labels, dict) else {}
 
 
 def _default_template(spec: Obj) -> None:
@@ -47,8 +49,9 @@ def _validate_template(spec: Obj, restart_policies: tuple[str, ...]) -> list[Cau
     template = spec.get("template")
     if not isinstance(template, dict):
         return [field.required("spec.template")]
-    causes = podspec.validate_pod_spec(template.get("spec"), "spec.template.spec", require_image=False)
-    policy = (template.get("spec") or {}).get("restartPolicy")
+    pod_spec = template.get("spec")
+    causes = podspec.validate_pod_spec(pod_spec, "spec.template.spec", require_image=False)
+    policy = pod_spec.get("restartPolicy") if isinstance(pod_spec, dict) else None
     if policy in podspec.RESTART_POLICIES and policy not in restart_policies:
         causes.append(field.not_supported("spec.template.spec.restartPolicy", policy, restart_policies))
     return causes
