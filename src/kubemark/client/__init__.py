@@ -27,7 +27,7 @@ from kubemark.client.errors import (
     is_not_found,
     is_too_many_requests,
 )
-from kubemark.client.informer import Informer, namespaced_key
+from kubemark.client.informer import Informer, namespaced_key, namespaced_key_from
 from kubemark.client.kubeconfig import ClusterCredentials, KubeconfigError, load_in_cluster, load_kubeconfig
 from kubemark.client.paths import describe_path, object_path, resource_path
 from kubemark.client.ratelimit import TokenBucket
@@ -66,6 +66,7 @@ __all__ = [
     "load_in_cluster",
     "load_kubeconfig",
     "namespaced_key",
+    "namespaced_key_from",
     "object_path",
     "resource_path",
     "ssl_context_for",

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kubemark.client import namespaced_key, namespaced_key_from
 from kubemark.kube.labels import Selector, parse_label_selector, selector_from_label_selector
 from kubemark.measure.watch import ObjectWatch
 
@@ -185,7 +186,7 @@ class ControlledPodsBarrier:
     def on_event(self, kind: str, old: Obj | None, new: Obj, received: float) -> None:
         if kind == "DELETED" and self._wanted(new):
             tracked = self._track(new)
-            self._deleted[f"{tracked.namespace}/{tracked.name}"] = tracked
+            self._deleted[namespaced_key_from(tracked.namespace, tracked.name)] = tracked
 
     def start(self) -> None:
         self.objects.subscribe(self)
@@ -211,7 +212,7 @@ class ControlledPodsBarrier:
     @staticmethod
     def _groups_of(tracked: _Tracked, groups: PodGroups) -> list[_Group]:
         return groups.matching(
-            f"{tracked.namespace}/{tracked.name}",
+            namespaced_key_from(tracked.namespace, tracked.name),
             tracked.namespace,
             tracked.selector,
             lambda: selector_from_label_selector(tracked.selector),
@@ -227,7 +228,7 @@ class ControlledPodsBarrier:
             if not self._wanted(obj):
                 continue
             tracked = self._track(obj)
-            key = f"{tracked.namespace}/{tracked.name}"
+            key = namespaced_key_from(tracked.namespace, tracked.name)
             live.add(key)
             seen[key] = revision_of(obj)
             want = int((obj.get("spec") or {}).get("replicas", 1) or 0)
@@ -257,13 +258,7 @@ class ControlledPodsBarrier:
     async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - the barrier's own deadline
         """Return once the barrier holds; raise BarrierTimeout with the stuck objects and pods otherwise."""
         if self.lister is not None:
-            self._expected = {
-                f"{(o.get('metadata') or {}).get('namespace', '')}/{(o.get('metadata') or {}).get('name', '')}": (
-                    revision_of(o)
-                )
-                for o in await self.lister()
-                if self._wanted(o)
-            }
+            self._expected = {namespaced_key(o): revision_of(o) for o in await self.lister() if self._wanted(o)}
         # The pods watch is the busy one; its wake-ups (and wait_until's 1 s re-check) also cover object events.
         if not await self.pods.wait_until(lambda: not self.problems(), timeout, min_interval=RECHECK_INTERVAL):
             raise BarrierTimeout(self.report(timeout))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kubemark.client import namespaced_key
 from kubemark.kube.labels import parse_label_selector
 from kubemark.measure.barrier import BarrierTimeout, revision_of
 from kubemark.measure.watch import ObjectWatch
@@ -25,11 +26,6 @@ def job_finished(job: Obj) -> bool:
     """A Job with a `Complete` or `Failed` condition that is True (batch/v1 semantics)."""
     conditions = (job.get("status") or {}).get("conditions") or []
     return any(c.get("type") in FINISHED and c.get("status") == "True" for c in conditions)
-
-
-def _key(job: Obj) -> str:
-    meta = job.get("metadata") or {}
-    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
 class FinishedJobsBarrier:
@@ -63,7 +59,7 @@ class FinishedJobsBarrier:
         for job in self.jobs.list():
             if not self._wanted(job):
                 continue
-            seen[_key(job)] = revision_of(job)
+            seen[namespaced_key(job)] = revision_of(job)
             if not job_finished(job):
                 out.append(job)
         out.extend(key for key, rev in self._expected.items() if key in seen and seen[key] < rev)
@@ -73,7 +69,7 @@ class FinishedJobsBarrier:
 
     def on_event(self, kind: str, old: Obj | None, new: Obj, received: float) -> None:
         if kind == "DELETED":
-            self._deleted.add(_key(new))
+            self._deleted.add(namespaced_key(new))
 
     def start(self) -> None:
         self.jobs.subscribe(self)
@@ -84,7 +80,7 @@ class FinishedJobsBarrier:
     async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - the barrier's own deadline
         """Return once every matching Job has finished; raise BarrierTimeout naming the others otherwise."""
         if self.lister is not None:
-            self._expected = {_key(j): revision_of(j) for j in await self.lister() if self._wanted(j)}
+            self._expected = {namespaced_key(j): revision_of(j) for j in await self.lister() if self._wanted(j)}
         if not await self.jobs.wait_until(lambda: not self.unfinished(), timeout):
             raise BarrierTimeout(self.report(timeout))
 
@@ -98,7 +94,7 @@ class FinishedJobsBarrier:
             status = item.get("status") or {}
             want = (item.get("spec") or {}).get("completions", 1)
             lines.append(
-                f"  Job {_key(item)}: {status.get('succeeded', 0)} of {want} succeeded, "
+                f"  Job {namespaced_key(item)}: {status.get('succeeded', 0)} of {want} succeeded, "
                 f"{status.get('active', 0)} active, {status.get('failed', 0)} failed"
             )
         if len(unfinished) > MAX_LISTED_JOBS:

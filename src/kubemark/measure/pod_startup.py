@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubemark.client import namespaced_key
 from kubemark.kube.labels import Selector, parse_label_selector
 from kubemark.kube.meta import parse_rfc3339
 from kubemark.measure.results import PodTimeline
@@ -101,7 +102,7 @@ class PodStartupTracker:
         if kind == "DELETED" or not self._matches(new):
             return
         meta = new.get("metadata") or {}
-        key = str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
+        key = str(meta.get("uid") or namespaced_key(new))
         record = self._pods.get(key)
         if record is None:
             if kind != "ADDED":
@@ -109,7 +110,7 @@ class PodStartupTracker:
             stamp = _stamp(meta.get("creationTimestamp"))
             if stamp is None or stamp < self.started - _PREEXISTING_SLACK:
                 return
-            record = _PodRecord(f"{meta.get('namespace')}/{meta.get('name')}", stamp, received, is_stateful(new))
+            record = _PodRecord(namespaced_key(new), stamp, received, is_stateful(new))
             self._pods[key] = record
         if record.scheduled_seen is None and (new.get("spec") or {}).get("nodeName"):
             record.scheduled_seen = received
