@@ -25,7 +25,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-master_app = typer.Typer(help="Run the embedded control plane (API server on etcd, scheduler, controllers).")
+master_app = typer.Typer(
+    help="Run the control plane: the embedded one (API server on etcd, scheduler, controllers), or with "
+    "`start --master real` the real kube-apiserver, kube-controller-manager and kube-scheduler."
+)
 nodes_app = typer.Typer(help="Run hollow nodes (kubelet, proxy, node-problem-detector) against any API server.")
 app.add_typer(master_app, name="master")
 app.add_typer(nodes_app, name="nodes")
@@ -57,6 +60,41 @@ def root(
 class StorageKind(StrEnum):
     etcd = "etcd"
     memory = "memory"
+
+
+class MasterKind(StrEnum):
+    embedded = "embedded"
+    real = "real"
+
+
+MASTER_HELP = (
+    "embedded: kubemark's own API server, scheduler and controllers; real: the real kube-apiserver, "
+    "kube-controller-manager and kube-scheduler binaries (see --kube-binaries). Default: real with "
+    "--kube-binaries, else embedded."
+)
+KUBE_BINARIES_HELP = (
+    "Directory with kube-apiserver, kube-controller-manager, kube-scheduler (implies --master real; default: "
+    "the cache scripts/kube-binaries.sh builds into, else PATH)."
+)
+
+
+def _master_kind(master: MasterKind | None, kube_binaries: Path | None) -> MasterKind:
+    if master is None:
+        return MasterKind.real if kube_binaries is not None else MasterKind.embedded
+    if master is MasterKind.embedded and kube_binaries is not None:
+        raise typer.BadParameter("--kube-binaries is for --master real", param_hint="--kube-binaries")
+    return master
+
+
+def _find_kube_binaries_or_exit(kube_binaries: Path | None) -> None:
+    """Exit 2 with what is missing and how to build it, before anything starts."""
+    from kubemark.master.real_master import KubeBinariesNotFound, find_kube_binaries
+
+    try:
+        find_kube_binaries(kube_binaries)
+    except KubeBinariesNotFound as exc:
+        typer.echo(f"kubemark: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 DEFAULT_DATA_DIR = Path.home() / ".kubemark" / "master"
@@ -107,11 +145,31 @@ def master_start(
             "default); off: max-in-flight (429 at the limit)."
         ),
     ] = True,
+    master: Annotated[MasterKind | None, typer.Option(help=MASTER_HELP)] = None,
+    kube_binaries: Annotated[Path | None, typer.Option(help=KUBE_BINARIES_HELP)] = None,
 ) -> None:
-    """Run the embedded master (API server, scheduler, controllers) in the foreground until SIGINT/SIGTERM."""
+    """Run the master (API server, scheduler, controllers) in the foreground until SIGINT/SIGTERM."""
     from kubemark.master.control_plane import ControlPlane, ControlPlaneConfig
     from kubemark.master.launcher import ready_line
 
+    if _master_kind(master, kube_binaries) is MasterKind.real:
+        if storage is not StorageKind.etcd or insecure_http or apiserver_workers > 1:
+            raise typer.BadParameter(
+                "the real master runs on etcd, over TLS, as one kube-apiserver process", param_hint="--master"
+            )
+        if host != "127.0.0.1":
+            raise typer.BadParameter("the real master listens on 127.0.0.1 only", param_hint="--host")
+        _master_start_real(
+            data_dir.expanduser(),
+            kube_binaries,
+            port=port,
+            etcd_binary=etcd_binary,
+            unsafe_no_fsync=unsafe_no_fsync,
+            scheduler=scheduler,
+            controllers=controllers,
+            enable_priority_and_fairness=enable_priority_and_fairness,
+        )
+        return
     if insecure_http and host not in ("127.0.0.1", "localhost", "::1"):
         raise typer.BadParameter("plain HTTP is only allowed on a loopback address", param_hint="--insecure-http")
     if apiserver_workers > 1 and storage is not StorageKind.etcd:
@@ -155,6 +213,77 @@ def master_start(
     except OSError as exc:
         typer.echo(f"kubemark: cannot start the master: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+def _master_start_real(
+    data_dir: Path,
+    kube_binaries: Path | None,
+    *,
+    port: int,
+    etcd_binary: str | None,
+    unsafe_no_fsync: bool,
+    scheduler: bool,
+    controllers: bool,
+    enable_priority_and_fairness: bool,
+) -> None:
+    """`kubemark master start --master real`: etcd and the real binaries until SIGINT/SIGTERM or one of them dies."""
+    from kubemark.master.launcher import MasterStartError, ready_line
+    from kubemark.master.real_master import (
+        KubeBinariesNotFound,
+        RealControlPlane,
+        RealControlPlaneConfig,
+        binary_version,
+        find_kube_binaries,
+    )
+    from kubemark.master.storage.etcd_server import EtcdNotFoundError, EtcdStartError
+
+    try:
+        binaries = find_kube_binaries(kube_binaries)
+    except KubeBinariesNotFound as exc:
+        typer.echo(f"kubemark: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    extra = {} if enable_priority_and_fairness else {"kube-apiserver": ["--enable-priority-and-fairness=false"]}
+    config = RealControlPlaneConfig(
+        data_dir=data_dir,
+        binaries=binaries,
+        port=port,
+        etcd_binary=etcd_binary,
+        unsafe_no_fsync=unsafe_no_fsync,
+        scheduler=scheduler,
+        controllers=controllers,
+        extra_args=extra,
+    )
+
+    async def serve() -> int:
+        plane = RealControlPlane(config)
+        await plane.start()
+        try:
+            typer.echo(ready_line(plane.url, "etcd"))  # what a launcher waits for
+            typer.echo(f"admin kubeconfig: {plane.kubeconfig_path}")
+            for name, path in binaries.items():
+                typer.echo(f"{name}: {path} ({binary_version(path) or 'version unknown'})")
+            typer.echo(f"logs: {data_dir}/<component>.log")
+            typer.echo(f"try: kubectl --kubeconfig {plane.kubeconfig_path} get namespaces")
+            signal_task = asyncio.ensure_future(wait_for_shutdown_signal())
+            exited_task = asyncio.ensure_future(plane.wait_exited())
+            await asyncio.wait({signal_task, exited_task}, return_when=asyncio.FIRST_COMPLETED)
+            if signal_task.done():
+                exited_task.cancel()
+                typer.echo(f"received {signal_task.result().name}, stopping")
+                return 0
+            signal_task.cancel()
+            typer.echo(f"kubemark: {', '.join(exited_task.result())} exited; stopping the master", err=True)
+            return 1
+        finally:
+            await plane.stop()
+
+    try:
+        code = run_async(serve())
+    except (OSError, MasterStartError, EtcdNotFoundError, EtcdStartError) as exc:
+        typer.echo(f"kubemark: cannot start the real master: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if code:
+        raise typer.Exit(code)
 
 
 async def _until_signalled(component: Any) -> None:
@@ -370,6 +499,8 @@ def run(
         int, typer.Option(min=1, max=64, help="Embedded API server processes (one per core; etcd storage only).")
     ] = 1,
     progress: Annotated[bool | None, typer.Option(help="Live display (default: when stderr is a terminal).")] = None,
+    master: Annotated[MasterKind | None, typer.Option(help=MASTER_HELP)] = None,
+    kube_binaries: Annotated[Path | None, typer.Option(help=KUBE_BINARIES_HELP)] = None,
 ) -> None:
     """Stand up a cluster of hollow nodes, load it, measure it against the SLOs and write a report."""
     from kubemark.client import KubeconfigError
@@ -377,6 +508,15 @@ def run(
     from kubemark.load.config import ConfigError, parse_set_overrides
     from kubemark.run import RunInterrupted, RunOptions, run_until_signal
 
+    master_kind = _master_kind(master, kube_binaries)
+    if master_kind is MasterKind.real:
+        if kubeconfig:
+            raise typer.BadParameter("--master real starts its own cluster; drop --kubeconfig", param_hint="--master")
+        if storage is not StorageKind.etcd or apiserver_workers > 1:
+            raise typer.BadParameter(
+                "the real master runs on etcd as one kube-apiserver process", param_hint="--master"
+            )
+        _find_kube_binaries_or_exit(kube_binaries)
     try:
         options = RunOptions(
             test=test,
@@ -390,6 +530,8 @@ def run(
             node_ramp=node_ramp,
             apiserver_workers=apiserver_workers,
             progress=progress,
+            master=master_kind.value,
+            kube_binaries=kube_binaries,
         )
         if apiserver_workers > 1 and (storage is not StorageKind.etcd or kubeconfig):
             raise typer.BadParameter(

@@ -77,6 +77,8 @@ class RunOptions:
     # rate their ReplicationController creates them).
     node_ramp: float = 100.0
     apiserver_workers: int = 1  # API server processes of the embedded master (etcd storage)
+    master: str = "embedded"  # without a kubeconfig: "embedded" (ours) or "real" (the real binaries)
+    kube_binaries: Path | None = None  # for master="real": where the binaries are (default: cache, else PATH)
     progress: bool | None = None  # None: rich live display on a terminal, plain lines otherwise
     seed: int | None = None
 
@@ -177,7 +179,13 @@ async def run_test(options: RunOptions) -> RunResult:
             tmp = tempfile.TemporaryDirectory(prefix="kubemark-run-")
             data_dir = Path(tmp.name)
         # `kubemark master start` as a child process (see EmbeddedMasterLauncher), or the given cluster.
-        cluster_cm: MasterLauncher = EmbeddedMasterLauncher(data_dir, options.storage, options.apiserver_workers)
+        cluster_cm: MasterLauncher
+        if options.master == "real":
+            from kubemark.master.real_master import RealMasterLauncher
+
+            cluster_cm = RealMasterLauncher(data_dir, options.kube_binaries)
+        else:
+            cluster_cm = EmbeddedMasterLauncher(data_dir, options.storage, options.apiserver_workers)
     else:
         cluster_cm = ExternalMaster(options.kubeconfig, options.context)
     progress: RunProgress | None = None
@@ -262,6 +270,12 @@ async def run_test(options: RunOptions) -> RunResult:
     return result
 
 
+def _cluster_label(options: RunOptions) -> str:
+    if options.master == "real":
+        return "real (kube-apiserver, kube-controller-manager, kube-scheduler)"
+    return f"embedded ({options.storage})"
+
+
 class _Abort(Exception):
     """A set-up step failed; its error is already recorded."""
 
@@ -284,6 +298,7 @@ async def _start_nodes(run: _Run, cluster: Cluster, stack: contextlib.AsyncExitS
         prefix=NODE_PREFIX,
         ramp=options.node_ramp,
         max_starting=NODE_MAX_STARTING,
+        proxy_credentials=cluster.proxy_credentials,
     )
     stack.push_async_callback(pool.stop, delete_nodes=not cluster.embedded and not options.keep)
     await pool.start()
@@ -330,7 +345,7 @@ def _result(
             "nodes": nodes,
             "test": options.test,
             "overrides": dict(options.overrides),
-            "cluster": options.kubeconfig or f"embedded ({options.storage})",
+            "cluster": options.kubeconfig or _cluster_label(options),
             **{f"param.{k}": v for k, v in (holder.get("params") or {}).items() if _plain(v)},
         },
         steps=list(run.steps),

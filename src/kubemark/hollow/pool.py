@@ -70,6 +70,7 @@ class HollowNode:
         metrics: PoolMetrics | None = None,
         connector: aiohttp.BaseConnector | None = None,
         shared: SharedObjects | None = None,
+        proxy_creds: ClusterCredentials | None = None,
     ) -> None:
         self.name = name
         self.index = index
@@ -91,9 +92,15 @@ class HollowNode:
             self._sessions = [main]
         c = config.client
 
-        def client(qps: float, burst: int, agent: str, session: aiohttp.ClientSession = main) -> RestClient:
+        def client(
+            qps: float,
+            burst: int,
+            agent: str,
+            session: aiohttp.ClientSession = main,
+            identity: ClusterCredentials = creds,
+        ) -> RestClient:
             return RestClient(
-                creds,
+                identity,
                 session=session,
                 stream_session=streams,
                 qps=qps,
@@ -117,9 +124,11 @@ class HollowNode:
         )
         self.proxy: HollowProxy | None = None
         if config.proxy.enabled:
+            # kube-proxy runs as its own user (system:kube-proxy on a real master: the node authorizer does not
+            # let a kubelet's identity list EndpointSlices); by default the node's.
             self.proxy = HollowProxy(
                 name,
-                client(5, 10, "kube-proxy"),
+                client(5, 10, "kube-proxy", identity=proxy_creds or creds),
                 config,
                 on_programming_latency=metrics.programming.observe if metrics else None,
                 shared=shared,
@@ -175,8 +184,10 @@ class NodePool:
         shared_connection: bool = False,
         metrics: PoolMetrics | None = None,
         max_starting: int = 0,
+        proxy_credentials: CredentialsSource | None = None,  # kube-proxy's identity (default: the node's)
     ) -> None:
         self.count = count
+        self._proxy_credentials = proxy_credentials
         self.config = config
         self._credentials = credentials
         self.prefix = prefix
@@ -198,6 +209,12 @@ class NodePool:
     def _creds(self, name: str) -> ClusterCredentials:
         source = self._credentials
         return source if isinstance(source, ClusterCredentials) else source(name)
+
+    def _proxy_creds(self, name: str) -> ClusterCredentials | None:
+        source = self._proxy_credentials
+        if source is None or isinstance(source, ClusterCredentials):
+            return source
+        return source(name)
 
     def kubelet(self, name: str) -> HollowKubelet | None:
         node = self.nodes.get(name)
@@ -248,6 +265,7 @@ class NodePool:
                 metrics=self.metrics,
                 connector=self._connector,
                 shared=self.shared_objects,
+                proxy_creds=self._proxy_creds(name),
             )
             self.nodes[name] = node
             task = asyncio.create_task(self._start_node(node), name=f"start {name}")

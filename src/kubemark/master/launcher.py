@@ -94,6 +94,8 @@ class Cluster:
     pids: ComponentPids  # for resource usage; {} when the master's processes are not ours to watch
     node_credentials: Callable[[str], ClusterCredentials]  # node name -> credentials of system:node:<name>
     embedded: bool  # started for this run (and gone with it), so its nodes and objects need no clean-up
+    # node name -> credentials of its kube-proxy; None: the node's own (enough for the embedded master)
+    proxy_credentials: Callable[[str], ClusterCredentials] | None = None
 
 
 class MasterLauncher(ABC):
