@@ -41,7 +41,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
@@ -121,6 +121,12 @@ class _Getter:
                 raise FetchError(f"Get {path}: {exc!r}") from exc
             return summarize(resource, obj if isinstance(obj, dict) else {})
 
+    def sweep(self) -> None:
+        pass  # nothing runs in the background of a GET-based strategy
+
+    async def stop(self) -> None:
+        pass
+
 
 class GetManager(_Getter):
     """Strategy Get: no cache, every read a GET (registration is a no-op, as in kubelet)."""
@@ -146,14 +152,60 @@ class GetManager(_Getter):
     async def get(self, resource: str, namespace: str, name: str) -> Fetched:
         return await self.fetch(resource, namespace, name)
 
-    def sweep(self) -> None:
-        pass
-
     def __len__(self) -> int:
         return len(self._refs)
 
-    async def stop(self) -> None:
-        pass
+
+class _Counted(Protocol):
+    refs: int  # pods registered that reference the object
+
+
+_ItemT = TypeVar("_ItemT", bound=_Counted)
+
+
+class _Items(Generic[_ItemT]):
+    """The objects a Cache or Watch manager tracks, an item each, kept while a registered pod references them."""
+
+    _items: dict[Key, _ItemT]
+
+    def register(self, namespace: str, objects: Iterable[tuple[str, str]]) -> None:
+        for resource, name in objects:
+            key = (resource, namespace, name)
+            item = self._items.get(key)
+            if item is None:
+                item = self._items[key] = self._new_item(resource, namespace, name)
+            item.refs += 1
+            self._referenced(item)
+
+    def _new_item(self, resource: str, namespace: str, name: str) -> _ItemT:
+        """The item of an object a first pod references."""
+        raise NotImplementedError
+
+    def _referenced(self, item: _ItemT) -> None:
+        """One more pod references the item (it is in `_items`, `refs` counts that pod)."""
+
+    def _item(self, resource: str, namespace: str, name: str) -> _ItemT:
+        """The item a read is answered from; FetchError when no registered pod references the object."""
+        item = self._items.get((resource, namespace, name))
+        if item is None:
+            raise FetchError(f'object "{namespace}"/"{name}" not registered')
+        return item
+
+    def unregister(self, namespace: str, objects: Iterable[tuple[str, str]]) -> None:
+        for resource, name in objects:
+            key = (resource, namespace, name)
+            item = self._items.get(key)
+            if item is not None:
+                item.refs -= 1
+                if item.refs <= 0:
+                    del self._items[key]
+                    self._forget(item)
+
+    def _forget(self, item: _ItemT) -> None:
+        """The last pod referencing the item went (it is no longer in `_items`)."""
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class _CacheItem:
@@ -167,7 +219,7 @@ class _CacheItem:
         self.inflight: asyncio.Future[None] | None = None
 
 
-class CacheManager(_Getter):
+class CacheManager(_Getter, _Items[_CacheItem]):
     """Strategy Cache: kubelet's TTL-based object store (see the module docstring)."""
 
     def __init__(
@@ -183,33 +235,18 @@ class CacheManager(_Getter):
         self._ttl = ttl
         self._clock = clock
 
-    def register(self, namespace: str, objects: Iterable[tuple[str, str]]) -> None:
-        for resource, name in objects:
-            key = (resource, namespace, name)
-            item = self._items.get(key)
-            if item is None:
-                item = self._items[key] = _CacheItem()
-            item.refs += 1
-            item.data, item.err, item.at = None, None, float("-inf")  # the next read fetches
+    def _new_item(self, resource: str, namespace: str, name: str) -> _CacheItem:
+        return _CacheItem()
 
-    def unregister(self, namespace: str, objects: Iterable[tuple[str, str]]) -> None:
-        for resource, name in objects:
-            key = (resource, namespace, name)
-            item = self._items.get(key)
-            if item is not None:
-                item.refs -= 1
-                if item.refs <= 0:
-                    del self._items[key]
+    def _referenced(self, item: _CacheItem) -> None:
+        item.data, item.err, item.at = None, None, float("-inf")  # registering a pod invalidates: the next read fetches
 
     def _fresh(self, item: _CacheItem) -> bool:
         ttl = self._ttl()
         return self._clock() < item.at + (DEFAULT_TTL if ttl is None else ttl)
 
     async def get(self, resource: str, namespace: str, name: str) -> Fetched:
-        key = (resource, namespace, name)
-        item = self._items.get(key)
-        if item is None:
-            raise FetchError(f'object "{namespace}"/"{name}" not registered')
+        item = self._item(resource, namespace, name)
         while item.inflight is not None:  # one fetch at a time per object; the others then read its result
             await asyncio.shield(item.inflight)
         if item.err is not None or item.data is None or not self._fresh(item):
@@ -238,15 +275,6 @@ class CacheManager(_Getter):
         if item.data is None or fetched.resource_version >= item.data.resource_version:
             item.data, item.err, item.at = fetched, None, self._clock()
 
-    def sweep(self) -> None:
-        pass
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    async def stop(self) -> None:
-        pass
-
 
 class _WatchItem:
     __slots__ = ("data", "immutable", "last_read", "reflector", "refs", "stopped", "synced")
@@ -262,7 +290,7 @@ class _WatchItem:
         self.immutable = False
 
 
-class WatchManager:
+class WatchManager(_Items[_WatchItem]):
     """Strategy Watch: kubelet's watch-based manager, one LIST + WATCH per referenced object."""
 
     def __init__(
@@ -303,26 +331,15 @@ class WatchManager:
             rng=self._rng,
         )
 
-    def register(self, namespace: str, objects: Iterable[tuple[str, str]]) -> None:
-        for resource, name in objects:
-            key = (resource, namespace, name)
-            item = self._items.get(key)
-            if item is None:
-                item = self._items[key] = _WatchItem()
-                item.reflector = self._reflector(item, resource, namespace, name)
-                item.last_read = self._clock()
-                item.reflector.start()
-            item.refs += 1
+    def _new_item(self, resource: str, namespace: str, name: str) -> _WatchItem:
+        item = _WatchItem()
+        item.reflector = self._reflector(item, resource, namespace, name)
+        item.last_read = self._clock()
+        item.reflector.start()
+        return item
 
-    def unregister(self, namespace: str, objects: Iterable[tuple[str, str]]) -> None:
-        for resource, name in objects:
-            key = (resource, namespace, name)
-            item = self._items.get(key)
-            if item is not None:
-                item.refs -= 1
-                if item.refs <= 0:
-                    del self._items[key]
-                    self._stop_item(item)
+    def _forget(self, item: _WatchItem) -> None:
+        self._stop_item(item)
 
     def _stop_item(self, item: _WatchItem) -> None:
         if item.stopped:
@@ -335,10 +352,7 @@ class WatchManager:
         task.add_done_callback(self._stopping.discard)
 
     async def get(self, resource: str, namespace: str, name: str) -> Fetched:
-        key = (resource, namespace, name)
-        item = self._items.get(key)
-        if item is None:
-            raise FetchError(f'object "{namespace}"/"{name}" not registered')
+        item = self._item(resource, namespace, name)
         item.last_read = self._clock()
         if item.stopped and not item.immutable:
             # A fresh reflector (the stopped one may still be winding down): LIST again, then WATCH.
@@ -362,9 +376,6 @@ class WatchManager:
         for item in self._items.values():
             if not item.stopped and item.synced.is_set() and now > item.last_read + self._max_idle:
                 self._stop_item(item)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     async def stop(self) -> None:
         items, self._items = list(self._items.values()), {}

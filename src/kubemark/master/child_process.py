@@ -6,7 +6,8 @@ preexec hook (it starts before any gRPC thread exists). Components start later, 
 threads run, and a fork that runs Python code in the child then crashes gRPC's fork handlers; so they are
 spawned without a preexec hook (vfork/exec) and call `exit_with_parent()` themselves, first thing.
 `ComponentProcess` runs one `python -m kubemark master <component>` child, waits until its /metrics answers,
-and stops it with SIGTERM (SIGKILL after a grace period).
+and stops it with SIGTERM (SIGKILL after a grace period); that stop, the PID and the log tail are `ChildProcess`,
+which real_master.py's kube binaries share.
 """
 
 from __future__ import annotations
@@ -63,19 +64,54 @@ class ComponentStartError(RuntimeError):
     """A component process exited, or its /metrics did not answer, in time; the message has its log tail."""
 
 
-class ComponentProcess:
-    """`python -m kubemark master <args>` as a child process whose /metrics is at `metrics_url`."""
+class ChildProcess:
+    """A child process named `name` that logs to `log_path`, stopped with SIGTERM (SIGKILL after a grace period).
+    Subclasses spawn it into `_proc`."""
 
-    def __init__(self, name: str, args: list[str], metrics_url: str, log_path: Path) -> None:
+    def __init__(self, name: str, log_path: Path) -> None:
         self.name = name
-        self.args = args
-        self.metrics_url = metrics_url
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it has exited and been polled (None before that, or when never spawned)."""
+        return self._proc.returncode if self._proc is not None else None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(proc.wait), grace)
+        except TimeoutError:
+            log.warning("%s did not stop within %gs; killing it", self.name, grace)
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
+
+
+class ComponentProcess(ChildProcess):
+    """`python -m kubemark master <args>` as a child process whose /metrics is at `metrics_url`."""
+
+    def __init__(self, name: str, args: list[str], metrics_url: str, log_path: Path) -> None:
+        super().__init__(name, log_path)
+        self.args = args
+        self.metrics_url = metrics_url
 
     async def start(self, timeout: float = READY_TIMEOUT) -> None:  # noqa: ASYNC109 - a start-up deadline
         """Spawn it (from the event-loop thread, see the module docstring) and wait until /metrics answers."""
@@ -113,21 +149,3 @@ class ComponentProcess:
                             return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def stop(self, grace: float = STOP_GRACE) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.to_thread(proc.wait), grace)
-        except TimeoutError:
-            log.warning("%s did not stop within %gs; killing it", self.name, grace)
-            proc.kill()
-            await asyncio.to_thread(proc.wait)

@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import yaml
 from cryptography import x509
@@ -395,33 +395,25 @@ def kubeconfig_dict(
     }
 
 
-def write_kubeconfig(
-    path: Path,
-    *,
-    server: str,
-    ca_pem: bytes | None,
-    cert_pem: bytes | None = None,
-    key_pem: bytes | None = None,
-    token: str | None = None,
-    user: str = ADMIN_USER,
-    cluster: str = "kubemark",
-    context: str = "kubemark",
-    namespace: str | None = None,
-    insecure: bool = False,
-) -> None:
-    """Write a kubeconfig YAML (mode 0600) that kubectl and the official Python client can read."""
-    config = kubeconfig_dict(
-        server=server,
-        ca_pem=ca_pem,
-        cert_pem=cert_pem,
-        key_pem=key_pem,
-        token=token,
-        user=user,
-        cluster=cluster,
-        context=context,
-        namespace=namespace,
-        insecure=insecure,
-    )
+class KubeconfigOptions(TypedDict, total=False):
+    """`kubeconfig_dict`'s keyword arguments (defaults there), which `write_kubeconfig` takes too."""
+
+    server: Required[str]
+    ca_pem: Required[bytes | None]
+    cert_pem: bytes | None
+    key_pem: bytes | None
+    token: str | None
+    user: str
+    cluster: str
+    context: str
+    namespace: str | None
+    insecure: bool
+
+
+def write_kubeconfig(path: Path, **options: Unpack[KubeconfigOptions]) -> None:
+    """Write a kubeconfig YAML (mode 0600) that kubectl and the official Python client can read: the Config
+    `kubeconfig_dict(**options)` builds."""
+    config = kubeconfig_dict(**options)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_private(path, yaml.safe_dump(config, sort_keys=False).encode("utf-8"))

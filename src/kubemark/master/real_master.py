@@ -27,7 +27,6 @@ import dataclasses
 import logging
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import threading
@@ -42,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kubemark.client import ClusterCredentials
-from kubemark.master.child_process import free_port, terminate_with_parent
+from kubemark.master.child_process import ChildProcess, free_port, terminate_with_parent
 from kubemark.master.launcher import (
     ADMIN_KUBECONFIG,
     COMPONENTS_FILE,
@@ -87,7 +86,6 @@ FRONT_PROXY_CLIENT = "front-proxy-client"
 KUBE_PROXY_USER = "system:kube-proxy"  # the subject of the bootstrap ClusterRoleBinding system:node-proxier
 APISERVER_READY_TIMEOUT = 120.0
 COMPONENT_READY_TIMEOUT = 60.0
-STOP_GRACE = 30.0
 SUPERVISOR_LOG = "master.log"
 BUILD_HINT = "build them with `bash scripts/kube-binaries.sh` (Go needed), or pass --kube-binaries DIR"
 
@@ -195,23 +193,13 @@ class RealControlPlaneConfig:
     extra_args: Mapping[str, list[str]] = field(default_factory=dict)
 
 
-class _Binary:
+class _Binary(ChildProcess):
     """One real component as a child process in its own session (Ctrl-C reaches only the supervisor, which stops
     the components in order), logging to `<data_dir>/<name>.log`, SIGTERMed when the supervisor dies."""
 
     def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
-        self.name = name
+        super().__init__(name, log_path)
         self.argv = argv
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def spawn(self) -> None:
         with self.log_path.open("ab") as out:
@@ -219,7 +207,7 @@ class _Binary:
             out.flush()
             main_thread = threading.current_thread() is threading.main_thread()
             # Spawned from the event-loop thread: the parent-death signal is tied to the spawning thread.
-            self.proc = subprocess.Popen(
+            self._proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -227,25 +215,7 @@ class _Binary:
                 start_new_session=True,
                 preexec_fn=terminate_with_parent if main_thread else None,
             )
-        log.info("started %s pid %d", self.name, self.proc.pid)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def stop(self, grace: float = STOP_GRACE) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.to_thread(proc.wait), grace)
-        except TimeoutError:
-            log.warning("%s did not stop within %gs; killing it", self.name, grace)
-            proc.kill()
-            await asyncio.to_thread(proc.wait)
+        log.info("started %s pid %d", self.name, self._proc.pid)
 
 
 class RealControlPlane:
@@ -438,8 +408,9 @@ class RealControlPlane:
             delay = 0.1
             while True:
                 if not process.running:
-                    code = process.proc.returncode if process.proc is not None else None
-                    raise MasterStartError(f"{process.name} exited with code {code}\n{process.log_tail()}")
+                    raise MasterStartError(
+                        f"{process.name} exited with code {process.returncode}\n{process.log_tail()}"
+                    )
                 try:
                     async with session.get(f"{base}{path}", ssl=ctx) as resp:
                         if resp.status == 200:
