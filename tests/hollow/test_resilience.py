@@ -451,6 +451,6 @@ async def test_each_node_holds_its_own_pod_watch_as_system_node(tmp_path: Path) 
                 with pytest.raises(APIError) as err:
                     await client.patch(path, {"metadata": {"labels": {"stolen": "yes"}}})
                 # Refused by the Node authorizer for *this* node: it authenticated as system:node:<a>.
-                assert err.value.status == 403 and f'node "{a}"' in str(err.value)
+                assert err.value.status == 403 and f'User "system:node:{a}"' in str(err.value)
         finally:
             await pool.stop()

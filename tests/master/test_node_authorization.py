@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubemark.client import APIError, ClusterCredentials, Forbidden, RestClient, load_kubeconfig
 from kubemark.client.paths import resource_path
@@ -73,13 +74,28 @@ async def test_node_writes_are_limited_to_its_own_objects(plane: ControlPlane) -
         assert updated["status"]["phase"] == "Running"
         with pytest.raises(Forbidden) as denied:
             await n1.patch(f"{PODS}/theirs/status", patch, patch_type="merge")
-        assert "n2" in denied.value.message
+        assert "can only update pod status for pods with spec.nodeName set to itself" in denied.value.message
         with pytest.raises(Forbidden):
             await n1.delete(f"{PODS}/theirs", grace_period_seconds=0)
+        # Reads too are held to its own pods and its own Node (the Node authorizer's AuthorizeNodeWithSelectors).
+        assert (await n1.get(f"{PODS}/mine"))["status"]["phase"] == "Running"
+        own = await n1.list("/api/v1/pods", field_selector="spec.nodeName=n1")
+        assert [p["metadata"]["name"] for p in own["items"]] == ["mine"]
+        with pytest.raises(Forbidden) as denied:
+            await n1.get(f"{PODS}/theirs")
+        assert "no relationship found between node 'n1' and this object" in denied.value.message
+        for selector in (None, "spec.nodeName=n2"):
+            with pytest.raises(Forbidden) as denied:
+                await n1.list("/api/v1/pods", field_selector=selector)
+            assert "can only list/watch pods with spec.nodeName field selector" in denied.value.message
+        assert (await n1.list(NODES, field_selector="metadata.name=n1"))["items"][0]["metadata"]["name"] == "n1"
+        with pytest.raises(Forbidden):
+            await n1.list(NODES)
+        with pytest.raises(Forbidden):
+            await n1.delete(f"{NODES}/n1")  # not even its own Node
         await n1.delete(f"{PODS}/mine", grace_period_seconds=0)
-        # Reads are not restricted by binding.
-        theirs = await n1.get(f"{PODS}/theirs")
-        assert theirs["status"].get("phase") != "Running"
+        async with RestClient(load_kubeconfig(plane.kubeconfig_path), qps=0) as admin:
+            assert (await admin.get(f"{PODS}/theirs"))["status"].get("phase") != "Running"
 
 
 # --- the node graph, through kubectl ------------------------------------------------------------------------
@@ -130,7 +146,11 @@ class Kubectl:
 
     async def watch_two_lines(self, *args: str, between: Callable[[], Awaitable[object]]) -> list[str]:
         """`kubectl get NAME --watch`: the line it prints for its initial GET, then (after `between` changed the
-        object) the line its single-object watch (fieldSelector=metadata.name=NAME) prints; then stop it."""
+        object) the line its single-object watch (fieldSelector=metadata.name=NAME) prints; then stop it.
+
+        kubectl starts that watch only after printing the first line, from resourceVersion=0, and drops the
+        watch's first event (the object as the watch found it): `between` must wait until that event was sent
+        (see `watch_events_sent`), or a change made before the watch started is never printed."""
         proc = await asyncio.create_subprocess_exec(
             *self.argv(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
@@ -158,6 +178,19 @@ async def secure_plane(tmp_path: Path) -> AsyncIterator[ControlPlane]:
     )
     async with ControlPlane(config) as cp:
         yield cp
+
+
+async def watch_events_sent(admin: RestClient, kind: str) -> float:
+    """How many watch events of `kind` the API server has sent its watchers (apiserver_watch_events_total)."""
+    text = await admin.request("GET", "/metrics", rate_limited=False)
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "apiserver_watch_events"
+        for s in family.samples
+        if s.name.endswith("_total") and s.labels.get("kind") == kind
+    )
 
 
 NS = "p"
@@ -223,8 +256,16 @@ async def test_kubectl_node_reads_only_what_its_pods_use(secure_plane: ControlPl
             expected = SECRET_VALUE if resource == "secret" else "sekret"
             assert await n2.ok("-n", NS, "get", resource, used, "-o", "jsonpath={.data.pw}") == expected
             path = f"{SECRETS if resource == 'secret' else CONFIGMAPS}/{used}"
+            kind = "Secret" if resource == "secret" else "ConfigMap"
+            sent = await watch_events_sent(admin, kind)  # no other watch of this kind is open
 
-            async def touch(path: str = path) -> object:
+            async def touch(path: str = path, kind: str = kind, sent: float = sent) -> object:
+                # Only once kubectl's watch has its first event (the one it drops): the change must come after.
+                async def watch_started() -> None:
+                    while await watch_events_sent(admin, kind) <= sent:
+                        await asyncio.sleep(0.01)  # polling the server's counter, bounded by wait_for
+
+                await asyncio.wait_for(watch_started(), TIMEOUT)
                 return await admin.patch(path, {"metadata": {"labels": {"touched": "yes"}}}, patch_type="merge")
 
             watched = await n2.watch_two_lines("-n", NS, "get", resource, used, "--watch", "-o", "name", between=touch)
@@ -293,11 +334,17 @@ async def test_service_account_tokens_only_for_accounts_of_the_nodes_pods(secure
         with pytest.raises(Forbidden) as denied:
             await n1.create(f"{accounts}/other/token", token_request)
         assert "no relationship found" in denied.value.message
-        with pytest.raises(Forbidden):
-            await n1.get(f"{accounts}/robot")  # tokens only, not the account itself
+        # The account of a pod on the node may be read (KubeletServiceAccountTokenForCredentialProviders, on
+        # since 1.34), no other.
+        assert (await n1.get(f"{accounts}/robot"))["metadata"]["name"] == "robot"
+        with pytest.raises(Forbidden) as denied:
+            await n1.get(f"{accounts}/other")
+        assert "no relationship found" in denied.value.message
         bound = {
             **token_request,
-            "spec": {"boundObjectRef": {"kind": "Pod", "name": "web", "uid": pods["metadata"]["uid"]}},
+            "spec": {
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "web", "uid": pods["metadata"]["uid"]}
+            },
         }
         try:
             await n1.create(f"{accounts}/robot/token", bound)
@@ -349,7 +396,11 @@ async def test_kubectl_node_write_limits_still_hold(secure_plane: ControlPlane, 
     label = ["-p", json.dumps({"metadata": {"labels": {"touched": "yes"}}})]
     assert "patched" in await n1.ok("patch", "node", "n1", *label)
     err = await n1.forbidden("patch", "node", "n2", *label)
-    assert 'node "n1" is not allowed to modify node "n2"' in err
+    assert "node 'n1' cannot read 'n2', only its own Node object" in err  # kubectl reads the Node first
+    async with node_client(secure_plane, "n1") as n1_client:
+        with pytest.raises(Forbidden) as denied:
+            await n1_client.patch(f"{NODES}/n2", {"metadata": {"labels": {"touched": "yes"}}}, patch_type="merge")
+        assert 'node "n1" is not allowed to modify node "n2"' in denied.value.message
     bound_elsewhere = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -376,6 +427,12 @@ def test_token_request_body_must_bind_a_pod_of_the_node_running_as_the_account()
             "spec": {"nodeName": "n2", "serviceAccountName": "robot"},
         }
     )
+    graph.add_pod(
+        {
+            "metadata": {"name": "side", "namespace": NS, "uid": "u3"},
+            "spec": {"nodeName": "n1", "serviceAccountName": "other"},
+        }
+    )
     authz = Authorizer(node_graph=graph)
     user = UserInfo("system:node:n1", ("system:nodes", "system:authenticated"))
 
@@ -386,12 +443,23 @@ def test_token_request_body_must_bind_a_pod_of_the_node_running_as_the_account()
         body = {"kind": "TokenRequest", "spec": {"boundObjectRef": ref} if ref is not None else {}}
         return authz.authorize_object(user, info, body)
 
-    assert check("robot", {"kind": "Pod", "name": "web", "uid": "u1"}) is None
-    assert check("robot", {"kind": "Pod", "name": "web"}) is None
-    assert "not bound to a pod" in (check("robot", None) or "")
-    assert "not bound to a pod" in (check("robot", {"kind": "Secret", "name": "web"}) or "")
-    assert "bound to itself" in (check("robot", {"kind": "Pod", "name": "db"}) or "")  # robot is used on n1 too
-    assert "stale uid" in (check("robot", {"kind": "Pod", "name": "web", "uid": "old"}) or "")
-    assert check("default", {"kind": "Pod", "name": "web"}) == "request line denied"
+    def pod_ref(name: str, uid: str | None = None, **extra: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod", "name": name, **({"uid": uid} if uid else {}), **extra}
+
+    # NodeRestriction's words (plugin/pkg/admission/noderestriction admitServiceAccount).
+    assert check("robot", pod_ref("web", "u1")) is None
+    assert check("robot", pod_ref("web")) == "node requested token with a pod binding without a uid"
+    assert check("robot", None) == "node requested token not bound to a pod"
+    assert check("robot", pod_ref("web", "u1", kind="Secret")) == "node requested token not bound to a pod"
+    assert check("robot", pod_ref("web", "u1", apiVersion="v2")) == "node requested token not bound to a pod"
+    assert check("robot", {"kind": "Pod", "name": "web", "uid": "u1"}) == "node requested token not bound to a pod"
+    # robot is used on n1 too (by web), so the request line passes; db is n2's.
+    assert check("robot", pod_ref("db", "u2")) == "node requested token bound to a pod scheduled on a different node"
+    assert check("robot", pod_ref("web", "old")) == (
+        "the UID in the bound object reference (old) does not match the UID in record. "
+        "The object might have been deleted and then recreated"
+    )
+    assert "does not run as" in (check("other", pod_ref("web", "u1")) or "")  # side runs as other, on n1 too
+    assert check("default", pod_ref("web", "u1")) == "request line denied"
     info = parse_request_info("POST", f"/api/v1/namespaces/{NS}/serviceaccounts/robot/token")
     assert authz.authorize_object(user, info, {"kind": "ServiceAccount", "metadata": {"name": "robot"}}) is None

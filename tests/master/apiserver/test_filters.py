@@ -218,9 +218,12 @@ async def test_max_in_flight_returns_429(server: Server) -> None:
     admin_ctx = server.ctx((server.pki.admin_cert_pem, server.pki.admin_key_pem))
     # Two read-only requests fill the read-only limit (2); a watch is long-running and exempt.
     holders = [
-        asyncio.create_task(_call(server, "GET", "/api/v1/nodes?hold=1", node_ctx)),
-        asyncio.create_task(_call(server, "GET", "/api/v1/pods?hold=1", node_ctx)),
-        asyncio.create_task(_call(server, "GET", "/api/v1/pods?watch=true&hold=1", node_ctx)),
+        # (reads a node may make: its own Node, its own pods)
+        asyncio.create_task(_call(server, "GET", "/api/v1/nodes?fieldSelector=metadata.name%3Dn1&hold=1", node_ctx)),
+        asyncio.create_task(_call(server, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1&hold=1", node_ctx)),
+        asyncio.create_task(
+            _call(server, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1&watch=true&hold=1", node_ctx)
+        ),
     ]
     await _wait_held(server, 3)
     assert isinstance(server.limiter, InflightLimiter)

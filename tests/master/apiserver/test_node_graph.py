@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kubemark import codec
-from kubemark.master.apiserver.auth import selected_name
+from kubemark.master.apiserver.auth import Authorizer, selected_name
 from kubemark.master.apiserver.node_graph import (
     CONFIGMAP,
     GRAPH_SOURCES,
@@ -23,6 +23,7 @@ from kubemark.master.apiserver.node_graph import (
     NodeGraph,
     pod_references,
 )
+from kubemark.master.apiserver.request_info import UserInfo, parse_request_info
 from kubemark.master.storage.cacher import WatchCache
 from kubemark.master.storage.memory import MemoryStorage
 
@@ -131,6 +132,31 @@ def test_status_updates_keep_the_edges_and_deletion_removes_them() -> None:
     graph.pod_event("DELETED", running)
     assert not graph.allows("n1", SECRET, "p", "s1")
     assert len(graph) == 0 and graph.pod_count == 0
+    graph.check()
+
+
+def test_a_node_gets_exactly_the_pods_bound_to_it() -> None:
+    """node <- pod: what the Node authorizer's pod get (and metadata.name list/watch) asks the graph."""
+    authz = Authorizer()
+    graph = authz.node_graph
+    n1 = UserInfo("system:node:n1", ("system:nodes", "system:authenticated"))
+
+    def get(name: str) -> str | None:
+        return authz.authorize(n1, parse_request_info("GET", f"/api/v1/namespaces/p/pods/{name}"))
+
+    denied = "no relationship found between node 'n1' and this object"
+    graph.add_pod(pod("web", uid="u1"))  # pending: bound to no node
+    assert graph.pod_binding("p", "web") is None and get("web") == denied
+    graph.add_pod(pod("web", "n1", uid="u1"))
+    assert graph.pod_binding("p", "web") == ("n1", "u1") and get("web") is None
+    mirror = pod("static", "n1")
+    mirror["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "x"}
+    graph.add_pod(mirror)  # a mirror pod references nothing, but is bound
+    assert get("static") is None
+    graph.add_pod(pod("db", "n2"))
+    assert get("db") == denied
+    graph.delete_pod(pod("web", "n1"))
+    assert graph.pod_binding("p", "web") is None and get("web") == denied
     graph.check()
 
 

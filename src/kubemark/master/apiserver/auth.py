@@ -3,9 +3,11 @@
 Authentication: static bearer tokens (kube-apiserver's --token-auth-file), verified x509 client
 certificates (CN is the user, O the groups) and further token authenticators such as service-account JWTs
 (service_account_tokens.py). Authorization: system:masters may do anything; node
-identities get the Node authorizer + NodeRestriction rules (Secrets, ConfigMaps, PVCs, PVs and service
-account tokens only along the `NodeGraph` of pods bound to the node); everyone authenticated gets
-discovery and health paths; anonymous callers only the public-info paths.
+identities get what kube-apiserver 1.34-1.36 with --authorization-mode=Node,RBAC and NodeRestriction gives them
+(the Node authorizer with AuthorizeNodeWithSelectors: their own Node, pods bound to them, Secrets, ConfigMaps,
+PVCs, PVs, ServiceAccounts and their tokens only along the `NodeGraph` of those pods; see `_node`); everyone
+authenticated gets discovery and health paths; anonymous callers only the public-info paths. Denials where
+upstream's RBAC gives no reason give none either (""), so the 403 reads as kube-apiserver's.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ class Authorizer:
 
     `superuser_groups` / `superuser_names` may do anything (system:masters by default). Node identities
     (user.node_name set) follow the Node authorizer and NodeRestriction: see `_node`. Other users get
-    discovery, health and self-review access only (there is no RBAC).
+    discovery, health and self-review access only (there is no RBAC), denied with no reason ("").
 
     `node_graph` says which Secrets, ConfigMaps, PVCs, PVs and ServiceAccounts each node's pods use. The API
     server keeps it current from its watch caches when given it (APIServerConfig.node_graph); a graph nobody
@@ -186,13 +188,13 @@ class Authorizer:
         node = user.node_name
         if node is not None:
             return _node(node, info, self.node_graph)
-        return "no RBAC policy matched"
+        return ""  # as RBAC denies: kube-apiserver's 403 message carries no reason
 
     def authorize_object(self, user: UserInfo, info: RequestInfo, obj: Mapping[str, Any] | None) -> str | None:
         """Object-level checks the request line alone cannot decide (the NodeRestriction admission part).
 
         The REST handler calls this for writes by node identities, with the object being written (for
-        create) or the stored object (for update/patch/delete of pods). Always None for other users.
+        create, and TokenRequests) or the stored object (update/patch/delete). Always None for other users.
         """
         node = user.node_name
         if node is None or self.is_superuser(user) or obj is None or info.verb in _READ_VERBS:
@@ -200,32 +202,45 @@ class Authorizer:
         metadata = obj.get("metadata") or {}
         if info.group == "" and info.resource == "pods":
             bound = (obj.get("spec") or {}).get("nodeName") or ""
-            if bound != node:
-                return f'node "{node}" can only modify pods bound to itself, not to "{bound}"'
-            return None
+            if bound == node:
+                return None
+            if info.subresource == "status":
+                return f'node "{node}" can only update pod status for pods with spec.nodeName set to itself'
+            if info.subresource == "eviction":
+                return f"node {node} can only evict pods with spec.nodeName set to itself"
+            if info.verb == "delete":
+                return f'node "{node}" can only delete pods with spec.nodeName set to itself'
+            return f'node "{node}" can only modify pods bound to itself, not to "{bound}"'
         if info.group == "" and info.resource == "nodes" and info.verb == "create":
             if metadata.get("name") != node:
                 return f'node "{node}" is not allowed to modify node "{metadata.get("name", "")}"'
             return None
-        if info.group == "coordination.k8s.io" and info.resource == "leases" and info.verb == "create":
+        if info.verb == "create" and (info.group, info.resource) in _OWN_NAMED:
             if metadata.get("name") != node:
-                return f'node "{node}" is not allowed to modify lease "{metadata.get("name", "")}"'
+                return _OWN_NAMED[(info.group, info.resource)]
             return None
         if info.resource == "serviceaccounts" and info.subresource == "token" and obj.get("kind") == "TokenRequest":
             return self._token_request(node, info, obj)
         return None
 
     def _token_request(self, node: str, info: RequestInfo, request: Mapping[str, Any]) -> str | None:
-        """NodeRestriction for a TokenRequest body: bound to a pod of this node that runs as that account."""
+        """NodeRestriction's admitServiceAccount for a TokenRequest body, in its words: bound (apiVersion v1,
+        kind Pod, name and uid) to a pod of this node, which runs as that account."""
         ref = (request.get("spec") or {}).get("boundObjectRef") or {}
-        if ref.get("kind") != "Pod" or not ref.get("name"):
-            return f'node "{node}" requested a token not bound to a pod'
+        if ref.get("kind") != "Pod" or ref.get("apiVersion") != "v1" or not ref.get("name"):
+            return "node requested token not bound to a pod"
+        if not ref.get("uid"):
+            return "node requested token with a pod binding without a uid"
         bound = self.node_graph.pod_binding(info.namespace, ref["name"])
         if bound is None or bound[0] != node:
-            return f'node "{node}" can only request tokens for pods bound to itself'
-        if ref.get("uid") and ref["uid"] != bound[1]:
-            return f'node "{node}" requested a token for pod "{ref["name"]}" with a stale uid'
+            return "node requested token bound to a pod scheduled on a different node"
+        if ref["uid"] != bound[1]:
+            return (
+                f"the UID in the bound object reference ({ref['uid']}) does not match the UID in record. "
+                "The object might have been deleted and then recreated"
+            )
         if not self.node_graph.pod_uses(info.namespace, ref["name"], SERVICE_ACCOUNT, info.name):
+            # Upstream's TokenRequest storage refuses this for everyone (400); kubemark's node check does.
             return f'node "{node}" requested a token for a service account pod "{ref["name"]}" does not run as'
         return None
 
@@ -237,7 +252,7 @@ def _non_resource(user: UserInfo, info: RequestInfo) -> str | None:
         return "anonymous access is limited to public paths"
     if info.verb in ("get", "head") and (info.path in _DISCOVERY_PATHS or info.path.startswith(_DISCOVERY_PREFIXES)):
         return None
-    return "no RBAC policy matched"
+    return ""
 
 
 def _self_review(info: RequestInfo) -> bool:
@@ -249,21 +264,24 @@ def _self_review(info: RequestInfo) -> bool:
     return info.group == "authentication.k8s.io" and info.resource == "selfsubjectreviews"
 
 
-# What every node may read (get, list, watch) whatever its pods. Secrets, ConfigMaps, PVCs, PVs and
-# VolumeAttachments are not here: the graph decides them (`_GRAPH_RESOURCES`).
-_NODE_READ = frozenset(
-    {
-        ("", "nodes"),
-        ("", "pods"),
-        ("", "services"),
-        ("", "endpoints"),
-        ("", "namespaces"),
-        ("discovery.k8s.io", "endpointslices"),
-        ("storage.k8s.io", "csinodes"),
-        ("storage.k8s.io", "csidrivers"),
-        ("node.k8s.io", "runtimeclasses"),
-        ("certificates.k8s.io", "certificatesigningrequests"),
-    }
+# Requests the Node authorizer does not subdivide, allowed by its static rules (bootstrappolicy.NodeRules(),
+# Kubernetes 1.34-1.36 defaults) as (group, resource[/subresource], verb). The RBAC ClusterRole system:node holds
+# the same rules, but its bootstrap ClusterRoleBinding has no subjects (since 1.8, with --authorization-mode=
+# Node,RBAC), so RBAC grants nodes nothing beyond system:discovery, system:basic-user and
+# system:public-info-viewer: a request neither allows is denied without a reason (""), as upstream words it.
+_NODE_RULES = frozenset(
+    [("authentication.k8s.io", "tokenreviews", "create")]
+    + [("authorization.k8s.io", r, "create") for r in ("subjectaccessreviews", "localsubjectaccessreviews")]
+    + [("", "services", v) for v in ("get", "list", "watch")]  # the kubelet's service env vars
+    + [("", "events", v) for v in ("create", "update", "patch")]  # core events only, not events.k8s.io
+    + [("", "endpoints", "get")]  # glusterfs volumes; no list or watch
+    + [("certificates.k8s.io", "certificatesigningrequests", v) for v in ("create", "get", "list", "watch")]
+    + [("storage.k8s.io", "csidrivers", v) for v in ("get", "list", "watch")]
+    + [("node.k8s.io", "runtimeclasses", v) for v in ("get", "list", "watch")]
+    # Not upstream: the hollow kube-proxy reads EndpointSlices as its node when the launcher gives it no identity
+    # of its own (the embedded master); upstream's kube-proxy is system:kube-proxy (ClusterRole
+    # system:node-proxier), and a node identity may not list them.
+    + [("discovery.k8s.io", "endpointslices", v) for v in ("list", "watch")]
 )
 # Resources a node may touch only along the graph, as the graph's vertex kind.
 _GRAPH_RESOURCES = {
@@ -274,58 +292,150 @@ _GRAPH_RESOURCES = {
     ("", "serviceaccounts"): SERVICE_ACCOUNT,
     ("storage.k8s.io", "volumeattachments"): VOLUME_ATTACHMENT,
 }
-_EVENT_GROUPS = frozenset({"", "events.k8s.io"})
-_WRITE_OWN = frozenset({"update", "patch", "delete"})
+# What authorizeLease / authorizeCSINode let a node do to its own object.
+_OWN_OBJECT_VERBS = frozenset({"get", "create", "update", "patch", "delete"})
+_NODE_WRITES = frozenset({"update", "patch"})
+_LIST_VERBS = frozenset({"list", "watch"})
+# NodeRestriction's name check on create of a node's own object, with its reason.
+_OWN_NAMED = {
+    ("coordination.k8s.io", "leases"): "can only access node lease with the same name as the requesting node",
+    ("storage.k8s.io", "csinodes"): "can only access CSINode with the same name as the requesting node",
+}
 
 
 def _node(node: str, info: RequestInfo, graph: NodeGraph) -> str | None:
-    """The Node authorizer with NodeRestriction folded in (object-level parts are in authorize_object)."""
-    group, resource, sub, verb = info.group, info.resource, info.subresource, info.verb
-    if group == "coordination.k8s.io" and resource == "leases":
-        if info.namespace != NODE_LEASE_NAMESPACE:
-            return f'node "{node}" can only access leases in namespace "{NODE_LEASE_NAMESPACE}"'
-        if verb in ("create", "list", "watch") or info.name == node:
-            return None  # create is checked by name in authorize_object
-        return f'node "{node}" can only access its own lease'
-    if verb in _READ_VERBS and not sub and (group, resource) in _NODE_READ:
-        return None
+    """Upstream's Node authorizer (AuthorizeNodeWithSelectors, locked on since 1.34) with the request-line parts
+    of NodeRestriction; the object-level parts are in Authorizer.authorize_object. "" denies without a reason
+    (the Node authorizer's NoOpinion that no other authorizer overrules). Constant time: a few dict and set
+    lookups, and for list/watch of pods and nodes one look at the field selector."""
+    group, resource = info.group, info.resource
+    if group == "coordination.k8s.io":
+        if resource == "leases":  # first: every node renews its lease every 10 s
+            return _node_lease(node, info)
+    elif group == "":
+        if resource == "pods":
+            return _node_pod(node, info, graph)
+        if resource == "nodes":
+            return _node_node(node, info)
     kind = _GRAPH_RESOURCES.get((group, resource))
     if kind is not None:
         return _node_graph_access(node, kind, info, graph)
-    if group == "" and resource == "nodes":
-        if verb == "create" and not sub:
+    if group == "storage.k8s.io" and resource == "csinodes":
+        return _node_csinode(node, info)
+    full = f"{resource}/{info.subresource}" if info.subresource else resource
+    return None if (group, full, info.verb) in _NODE_RULES else ""
+
+
+def _node_lease(node: str, info: RequestInfo) -> str | None:
+    """authorizeLease: get/create/update/patch/delete of its own Lease in kube-node-lease; no list or watch."""
+    verb = info.verb
+    if verb not in _OWN_OBJECT_VERBS:
+        return "can only get, create, update, patch, or delete a node lease"
+    if info.namespace != NODE_LEASE_NAMESPACE:
+        return f'can only access leases in the "{NODE_LEASE_NAMESPACE}" system namespace'
+    if verb != "create" and info.name != node:  # create: the name is checked in authorize_object
+        return "can only access node lease with the same name as the requesting node"
+    return None
+
+
+def _node_csinode(node: str, info: RequestInfo) -> str | None:
+    """authorizeCSINode: like the lease, its own CSINode only."""
+    verb = info.verb
+    if verb not in _OWN_OBJECT_VERBS:
+        return "can only get, create, update, patch, or delete a CSINode"
+    if info.subresource:
+        return "cannot authorize CSINode subresources"
+    if verb != "create" and info.name != node:  # create: the name is checked in authorize_object
+        return "can only access CSINode with the same name as the requesting node"
+    return None
+
+
+def _node_node(node: str, info: RequestInfo) -> str | None:
+    """authorizeNode: read only its own Node (by name, or list/watch with fieldSelector=metadata.name=<node>);
+    create, update and patch it and its status. No delete, no other subresource."""
+    verb, sub = info.verb, info.subresource
+    if not sub:
+        if verb == "create":
             return None  # the name is checked in authorize_object
-        if info.name == node and (verb in _WRITE_OWN or (sub == "status" and verb in ("get", "update", "patch"))):
-            return None
-        return f'node "{node}" is not allowed to modify node "{info.name}"'
-    if group == "" and resource == "pods":
-        if sub == "status" and verb in ("get", "update", "patch"):
+        if verb in _NODE_WRITES:
+            return _own_node(node, info.name)
+        if verb in _READ_VERBS:
+            name = info.name or selected_name(info.field_selector)  # list/watch: upstream's RequestInfo name
+            if name == node:
+                return None
+            if not name:
+                return f"node '{node}' cannot read all nodes, only its own Node object"
+            return f"node '{node}' cannot read '{name}', only its own Node object"
+    elif sub == "status" and verb in _NODE_WRITES:
+        return _own_node(node, info.name)
+    return ""
+
+
+def _own_node(node: str, name: str) -> str | None:
+    # NodeRestriction's check (admitNode compares the request's name), made on the request line: it needs no
+    # stored object, so it also holds where authorize_object is not wired in. The 403 reads as the authorizer's.
+    return None if name == node else f'node "{node}" is not allowed to modify node "{name}"'
+
+
+def _node_pod(node: str, info: RequestInfo, graph: NodeGraph) -> str | None:
+    """authorizePod: get only pods bound to this node; list/watch only with fieldSelector=spec.nodeName=<node>
+    (or one bound pod by fieldSelector=metadata.name); status updates, deletes and evictions, which
+    authorize_object holds to the node's own pods."""
+    verb, sub = info.verb, info.subresource
+    if not sub:
+        if verb == "get":
+            return _pod_related(node, info.namespace, info.name, graph)
+        if verb in _LIST_VERBS:
+            if field_selects(info.field_selector, "spec.nodeName", node):
+                return None
+            name = selected_name(info.field_selector)
+            if name:
+                return _pod_related(node, info.namespace, name, graph)
+            return "can only list/watch pods with spec.nodeName field selector"
+        if verb == "delete":
             return None  # bound-to-this-node is checked in authorize_object
-        if not sub and verb == "delete":
-            return None
-        if verb == "create" and sub == "eviction":
-            return None
-        if verb == "create" and not sub:
+        if verb == "create":
+            # Upstream allows the request and NodeRestriction admits mirror pods only; kubemark has none.
             return f'node "{node}" can only create mirror pods, which kubemark does not support'
-        return f'node "{node}" cannot {verb} pods'
-    if resource == "events" and group in _EVENT_GROUPS and verb in ("create", "update", "patch"):
+    elif sub == "status":
+        if verb in _NODE_WRITES:
+            return None  # bound-to-this-node is checked in authorize_object
+    elif sub == "eviction" and verb == "create":
         return None
-    if group == "certificates.k8s.io" and resource == "certificatesigningrequests" and verb == "create":
+    return ""
+
+
+def _pod_related(node: str, namespace: str, name: str, graph: NodeGraph) -> str | None:
+    if not name:
+        return "No Object name found"
+    bound = graph.pod_binding(namespace, name)
+    if bound is not None and bound[0] == node:
         return None
-    if group == "authentication.k8s.io" and resource == "tokenreviews" and verb == "create":
-        return None
-    if group == "authorization.k8s.io" and resource == "subjectaccessreviews" and verb == "create":
-        return None
-    return f'node "{node}" cannot {verb} {resource}'
+    return f"no relationship found between node '{node}' and this object"
+
+
+def field_selects(field_selector: str, field: str, value: str) -> bool:
+    """Whether the field selector requires `field` to equal `value` (one of its terms is `field=value` or
+    `field==value`), as upstream's authorizer reads the request's parsed field selector requirements."""
+    if not field_selector or field not in field_selector:
+        return False
+    if field_selector == f"{field}={value}":  # the kubelet's form
+        return True
+    try:
+        requirements = kfields.parse_field_selector(field_selector).requirements
+    except kfields.FieldSelectorError:
+        return False
+    return (field, "=", value) in requirements
 
 
 def _node_graph_access(node: str, kind: str, info: RequestInfo, graph: NodeGraph) -> str | None:
     """Upstream NodeAuthorizer's authorizeReadNamespacedObject / authorizeGet / authorizeStatusUpdate /
     authorizeCreateToken, with its reasons."""
     verb, sub = info.verb, info.subresource
-    if kind in (SECRET, CONFIGMAP):
+    if kind in (SECRET, CONFIGMAP) or (kind == SERVICE_ACCOUNT and verb == "get" and not sub):
         # get, and list/watch of a single object by `fieldSelector=metadata.name=<name>` (kubelet's
-        # watch-based secret and configmap managers); never a whole collection.
+        # watch-based secret and configmap managers); never a whole collection. The ServiceAccount a pod of
+        # the node runs as may be read too (KubeletServiceAccountTokenForCredentialProviders, on since 1.34).
         if verb not in _READ_VERBS:
             return "can only read resources of this type"
         if sub:

@@ -3,6 +3,7 @@
 As upstream (plugin/pkg/auth/authorizer/node: graph.go, graph_populator.go), a node may read an object only
 along a path to itself:
 
+    node <- pod                               (spec.nodeName: a node gets only its own pods, `pod_binding`)
     node <- pod <- secret | configmap | pvc | serviceaccount
     node <- pod <- pvc <- pv <- secret        (the PV's spec.claimRef names the PVC; kubelet-visible secrets)
     node <- volumeattachment                  (spec.nodeName)
