@@ -614,6 +614,57 @@ def compare(
         raise typer.Exit(1)
 
 
+@app.command("fidelity")
+def fidelity(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="A benchmarks/peer_go_kubemark.py JSON with both kinds' runs, or two files: Go kubemark's "
+            "profile, then ours (benchmark JSONs, run objects or bare {'VERB resource[/sub]': rate} mappings)."
+        ),
+    ],
+    tolerance: Annotated[float, typer.Option(min=0, help="Flag rows further apart than this, in percent.")] = 10.0,
+    min_rate: Annotated[
+        float, typer.Option(min=0, help="Do not flag rows where both rates (per node-minute) are below this.")
+    ] = 0.0,
+    nodes: Annotated[int | None, typer.Option(help="Compare the runs with this N (default: largest common).")] = None,
+    profile: Annotated[
+        str, typer.Option(help="Which profile of a run: e.g. audit.requests_per_node_minute.")
+    ] = "requests_per_node_minute",
+    explain: Annotated[
+        Path | None, typer.Option(help="YAML/JSON mapping of row key ('PATCH nodes/status') to why it differs.")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when a flagged row has no explanation.")] = False,
+) -> None:
+    """Our hollow nodes' API requests per node-minute against Go kubemark's, row by row (flags > 10% apart).
+
+    Exits 0 with the flags shown (1 with --strict when a flagged row is unexplained; 2 on bad input)."""
+    from rich.console import Console
+
+    from kubemark.report.fidelity import (
+        FidelityError,
+        compare_profiles,
+        fidelity_table,
+        load_explanations,
+        load_profiles,
+    )
+
+    try:
+        reference, candidate, ref_label, cand_label = load_profiles(files, profile=profile, nodes=nodes)
+        explanations = load_explanations(explain) if explain is not None else {}
+        result = compare_profiles(
+            reference, candidate, tolerance=tolerance / 100, min_rate=min_rate, explanations=explanations
+        )
+    except FidelityError as exc:
+        typer.echo(f"kubemark: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    result.context = f"{cand_label} vs {ref_label}"
+    Console().print(fidelity_table(result))
+    if strict and result.unexplained:
+        typer.echo(f"unexplained differences: {', '.join(r.key for r in result.unexplained)}", err=True)
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
