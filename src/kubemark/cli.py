@@ -665,6 +665,45 @@ def fidelity(
         raise typer.Exit(1)
 
 
+@app.command("dashboard")
+def dashboard(
+    runs_dirs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Directories of run directories, kubemark's or clusterloader2's (default ./kubemark-runs)."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0 picks a free one).")] = 8080,
+) -> None:
+    """Browse, trend and compare runs in a web page (read-only; new runs appear without a restart)."""
+    from kubemark.report.dashboard import DashboardServer
+
+    dirs = runs_dirs or [Path("kubemark-runs")]
+    missing = [str(d) for d in dirs if not d.is_dir()]
+    if missing:
+        typer.echo(f"kubemark: not a directory: {', '.join(missing)}", err=True)
+        raise typer.Exit(2)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"kubemark: serving the run directories' files to anyone who can reach {host}", err=True)
+
+    async def serve() -> None:
+        server = DashboardServer(dirs, host=host, port=port)
+        await server.start()
+        try:
+            typer.echo(f"dashboard: {server.url}/ over {', '.join(str(d) for d in dirs)}")
+            signum = await wait_for_shutdown_signal()
+            typer.echo(f"received {signum.name}, stopping")
+        finally:
+            await server.stop()
+
+    try:
+        run_async(serve())
+    except OSError as exc:
+        typer.echo(f"kubemark: cannot start the dashboard: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

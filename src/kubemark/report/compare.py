@@ -16,9 +16,10 @@ from typing import Literal
 from kubemark.measure.percentiles import POD_STARTUP_TRANSITIONS, pod_startup_series, summarize
 from kubemark.report.model import RunResult, read_run_dir
 
-__all__ = ["Comparison", "MetricDelta", "compare_results", "compare_runs", "run_metrics"]
+__all__ = ["Comparison", "Figures", "MetricDelta", "compare_metrics", "compare_results", "compare_runs", "run_metrics"]
 
 Better = Literal["lower", "higher"]
+Figures = dict[str, tuple[float, str, Better]]  # metric name -> (value, unit, which direction is better)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +49,9 @@ class Comparison:
         return any(d.regression for d in self.deltas)
 
 
-def run_metrics(result: RunResult) -> dict[str, tuple[float, str, Better]]:
+def run_metrics(result: RunResult) -> Figures:
     """The comparable figures of a run: name -> (value, unit, which direction is better)."""
-    out: dict[str, tuple[float, str, Better]] = {}
+    out: Figures = {}
     series = pod_startup_series(result.pods)
     for name in POD_STARTUP_TRANSITIONS:
         if series[name].samples:
@@ -86,7 +87,18 @@ def compare_results(
     latency_floor: float = 0.005,
     names: tuple[str, str] = ("A", "B"),
 ) -> Comparison:
-    ma, mb = run_metrics(a), run_metrics(b)
+    return compare_metrics(run_metrics(a), run_metrics(b), threshold_pct, latency_floor=latency_floor, names=names)
+
+
+def compare_metrics(
+    ma: Figures,
+    mb: Figures,
+    threshold_pct: float = 10.0,
+    *,
+    latency_floor: float = 0.005,
+    names: tuple[str, str] = ("A", "B"),
+) -> Comparison:
+    """The rule itself, over two runs' figures (`run_metrics`' names; a summary-only run gives the same)."""
     cmp = Comparison(names[0], names[1], threshold_pct)
     for metric in sorted(set(ma) | set(mb)):
         va = ma.get(metric)
