@@ -94,6 +94,8 @@ PATCH = {
     ("DeploymentStatus", "conditions"): ("merge", "type"),
     ("ReplicaSetStatus", "conditions"): ("merge", "type"),
     ("JobStatus", "conditions"): ("merge", "type"),
+    ("ServiceCIDRStatus", "conditions"): ("merge", "type"),
+    ("PodCertificateRequestStatus", "conditions"): ("merge", "type"),
 }
 # (type, field) -> (x-kubernetes-list-type, x-kubernetes-list-map-keys)
 LIST_TYPES = {
@@ -107,6 +109,9 @@ LIST_TYPES = {
     ("EndpointSlice", "endpoints"): ("atomic", []),
     ("EndpointSlice", "ports"): ("atomic", []),
     ("ObjectMeta", "finalizers"): ("set", []),
+    ("ServiceCIDRSpec", "cidrs"): ("atomic", []),
+    ("ServiceCIDRStatus", "conditions"): ("map", ["type"]),
+    ("PodCertificateRequestStatus", "conditions"): ("map", ["type"]),
 }
 
 _PREFIX = re.compile(r"^(?:[A-Z][a-z]+)*?V\d+(?:(?:alpha|beta)\d+)?(?=[A-Z])")

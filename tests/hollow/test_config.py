@@ -27,6 +27,10 @@ def test_defaults_match_the_reference_hollow_node() -> None:
     assert config.heartbeat.lease_duration_seconds == 40
     assert config.heartbeat.status_report_frequency == 300
     assert config.events and config.watch_services and config.reregister_on_delete
+    # v1.37 kubelet / kube-proxy watches, on by default
+    assert config.watch_csi_drivers and config.watch_runtime_classes and config.watch_pod_certificate_requests
+    assert config.proxy.watch_service_cidrs
+    assert config.canonical_capacity()["memory"] == "3840Mi"  # 3.75Gi, as the API server stores it
     assert config.pod_lifetime is None
     assert config.config_map_and_secret_change_detection_strategy == "Cache"
     assert config.sync_frequency == 60.0

@@ -223,6 +223,97 @@ async def test_deleted_node_registers_again(apiserver: APIServer, admin: RestCli
         assert kubelet.registrations == 2
 
 
+class FakeClock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_status_is_patched_only_on_change_or_after_the_report_period(
+    apiserver: APIServer, admin: RestClient
+) -> None:
+    """The master canonicalises quantities ("3.75Gi" is stored as "3840Mi"), so a kubelet that compared strings
+    saw a change at every sync and PATCHed nodes/status every 10 s. Ticks are driven by hand on a fake clock (the
+    status loop's own period is an hour, so it never ticks during the test)."""
+    config = fast_config(
+        capacity={"cpu": "1000m", "memory": "3.75Gi", "pods": "110", "ephemeral-storage": "102400Mi"},
+        heartbeat={"leaseRenewInterval": 3600, "statusUpdateFrequency": 3600, "statusReportFrequency": 300},
+    )
+    clock = FakeClock()
+    client = RestClient(ClusterCredentials(server=apiserver.url), qps=1000, burst=1000, max_retries=2)
+    kubelet = HollowKubelet("steady-0", client, config, index=0, clock=clock)
+    patches: list[str] = []
+    patch = client.patch
+
+    async def counting_patch(path: str, body: Any, **kw: Any) -> Any:
+        if path.endswith("/nodes/steady-0/status"):
+            patches.append(path)
+        return await patch(path, body, **kw)
+
+    client.patch = counting_patch  # type: ignore[method-assign]
+    try:
+        await kubelet.start()
+        assert kubelet.ready.is_set() and len(patches) == 1  # the first sync: Ready
+        assert await kubelet.node_informer.wait_synced(5)
+        node = await admin.get(resource_path("", "v1", "nodes", name="steady-0"))
+        assert node["status"]["capacity"]["memory"] == "3840Mi" and node["status"]["capacity"]["cpu"] == "1"
+        for _ in range(29):  # nodeStatusUpdateFrequency ticks within nodeStatusReportFrequency
+            clock.now += 10
+            assert await kubelet.sync_node_status() is False
+        assert len(patches) == 1
+        clock.now += 10  # 300 s since the last report: the periodic one
+        assert await kubelet.sync_node_status() is True
+        assert len(patches) == 2 and kubelet.reporter.patches == 2
+        for _ in range(5):
+            clock.now += 10
+            assert await kubelet.sync_node_status() is False
+        assert len(patches) == 2
+        kubelet.facts.pressure["DiskPressure"] = True  # a real change goes out at the next tick
+        clock.now += 10
+        assert await kubelet.sync_node_status() is True and len(patches) == 3
+    finally:
+        await kubelet.stop()
+        await client.close()
+
+
+async def test_kubelet_watches_what_a_v1_37_kubelet_watches(apiserver: APIServer, admin: RestClient) -> None:
+    config = fast_config()
+    async with running_kubelets(apiserver, 2, config) as kubelets:
+        for k in kubelets:
+            assert k.csi_driver_informer is not None and k.runtime_class_informer is not None
+            pcr = k.pod_certificate_request_informer
+            assert pcr is not None and pcr.reflector.field_selector == f"spec.nodeName={k.name}"
+            for informer in k.informers:
+                assert await informer.wait_synced(5)
+        driver = {"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": {"name": "hollow.csi"}}
+        await admin.create(resource_path("storage.k8s.io", "v1", "csidrivers"), driver)
+        handler = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "rc"}, "handler": "h"}
+        await admin.create(resource_path("node.k8s.io", "v1", "runtimeclasses"), handler)
+        request = {
+            "apiVersion": "certificates.k8s.io/v1",
+            "kind": "PodCertificateRequest",
+            "metadata": {"name": "pcr"},
+            "spec": {"nodeName": "hollow-1", "podName": "p", "signerName": "example.com/s"},
+        }
+        await admin.create(resource_path("certificates.k8s.io", "v1", "podcertificaterequests", "default"), request)
+
+        async def seen() -> bool:
+            return all(
+                k.csi_driver_informer is not None
+                and k.csi_driver_informer.get("hollow.csi") is not None
+                and k.runtime_class_informer is not None
+                and k.runtime_class_informer.get("rc") is not None
+                for k in kubelets
+            ) and [len(k.pod_certificate_request_informer or ()) for k in kubelets] == [0, 1]
+
+        await eventually(seen)
+    config = fast_config(watchCsiDrivers=False, watchRuntimeClasses=False, watchPodCertificateRequests=False)
+    kubelet = HollowKubelet("bare", admin, config, index=9)
+    assert kubelet.informers == [kubelet.node_informer, kubelet.pod_informer, kubelet.service_informer]
+
+
 async def _renewals_reach(kubelet: HollowKubelet, count: int) -> None:
     while kubelet.lease.renewals < count:
         kubelet.lease.renewed.clear()

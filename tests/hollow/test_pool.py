@@ -80,6 +80,15 @@ async def test_pool_runs_nodes_with_proxy_npd_metrics_and_endpoint(apiserver: AP
             return all(p.rules == 2 for p in proxies)
 
         await eventually(programmed)
+
+        async def cidrs_seen() -> bool:  # kube-proxy's ServiceCIDR watch holds the master's default one
+            return all(
+                p.service_cidrs is not None
+                and (p.service_cidrs.get("kubernetes") or {}).get("spec", {}).get("cidrs") == ["10.96.0.0/12"]
+                for p in proxies
+            )
+
+        await eventually(cidrs_seen)
         latency = _samples(pool.metrics.exposition().decode(), "kubeproxy_network_programming_duration_seconds_count")
         assert latency[()] >= 3
         total = _samples(pool.metrics.exposition().decode(), "kubeproxy_network_programming_duration_seconds_sum")

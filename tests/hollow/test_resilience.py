@@ -429,12 +429,16 @@ async def test_each_node_holds_its_own_pod_watch_as_system_node(tmp_path: Path) 
             assert await pool.wait_synced(30)
 
             async def watches() -> bool:
-                # kubelet, kube-proxy: node, pods, services, services, endpointslices, node = 6 per node
-                # (each opened once its informer has listed).
+                # kubelet: node, pods, services, csidrivers, runtimeclasses, podcertificaterequests; kube-proxy:
+                # services, endpointslices, node, servicecidrs = 10 per node (each opened once its informer has
+                # listed).
                 return (
                     gauge(plane, "apiserver_longrunning_requests", verb="WATCH", resource="pods") == 3
                     and gauge(plane, "apiserver_registered_watchers", kind="Pod") == 3
-                    and gauge(plane, "apiserver_longrunning_requests", verb="WATCH") == 3 * 6
+                    and gauge(plane, "apiserver_longrunning_requests", verb="WATCH", resource="podcertificaterequests")
+                    == 3
+                    and gauge(plane, "apiserver_longrunning_requests", verb="WATCH", resource="servicecidrs") == 3
+                    and gauge(plane, "apiserver_longrunning_requests", verb="WATCH") == 3 * 10
                 )
 
             await eventually(watches, timeout=20)

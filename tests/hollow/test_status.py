@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubemark.hollow.config import node_config_from_dict
 from kubemark.hollow.podstatus import ContainerRecord, PodView, admit, build_status, merge_status, status_patch
-from kubemark.hollow.status import NodeIdentity, NodeSpecFacts, NodeStatusReporter, build_node
+from kubemark.hollow.status import NodeIdentity, NodeSpecFacts, NodeStatusReporter, build_node, status_changed
 from kubemark.kube.patch import apply_strategic_merge_patch
 
 
@@ -34,7 +34,9 @@ def test_registered_node_has_kubelet_fields() -> None:
         {"type": "Hostname", "address": "n-3"},
     ]
     assert status["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 10250}}
-    assert status["capacity"]["memory"] == "3.75Gi" and status["allocatable"]["memory"] == "3740Mi"
+    # canonical, as kube-apiserver stores them: the config's 3.75Gi is 3840Mi
+    assert status["capacity"] == {"cpu": "1", "memory": "3840Mi", "pods": "110", "ephemeral-storage": "100Gi"}
+    assert status["allocatable"]["memory"] == "3740Mi"
     info = status["nodeInfo"]
     assert info["containerRuntimeVersion"] == "hollow://1.0" and info["bootID"] == "boot"
     assert info["machineID"] == NodeIdentity.for_node("n-3").machine_id  # stable per name
@@ -78,6 +80,27 @@ def test_status_patch_only_on_change_or_after_the_report_period() -> None:
     assert changed is not None
     mem = next(c for c in changed["status"]["conditions"] if c["type"] == "MemoryPressure")
     assert mem["status"] == "True" and mem["reason"] == "KubeletHasInsufficientMemory"
+
+
+def test_quantities_compare_by_value_as_semantic_deep_equal() -> None:
+    """A Node whose capacity the server spells differently (same values) is no change; another value is."""
+    clock = Clock()
+    facts = _facts(capacity={"cpu": "1000m", "memory": "3.75Gi", "pods": "110"})
+    reporter = NodeStatusReporter(facts, clock=clock)
+    node = build_node(facts, clock.now, ready=True)
+    assert node["status"]["capacity"] == {"cpu": "1", "memory": "3840Mi", "pods": "110"}
+    assert node["status"]["allocatable"] == {"cpu": "1", "memory": "3740Mi", "pods": "110"}
+    clock.now += 10
+    assert reporter.patch_for(node) is not None  # the first report (heartbeat times moved)
+    reporter.reported()
+    clock.now += 10
+    node["status"]["capacity"] = {"cpu": "1", "memory": "4026531840", "pods": 110}  # equal values
+    node["status"]["allocatable"]["memory"] = "3921674240"
+    assert reporter.patch_for(node) is None
+    assert not status_changed(node["status"], reporter.desired_status(node["status"], clock.now))
+    node["status"]["capacity"]["memory"] = "4Gi"
+    assert reporter.patch_for(node) is not None
+    assert status_changed(node["status"], reporter.desired_status(dict(node["status"], capacity={}), clock.now))
 
 
 def test_other_writers_conditions_are_kept() -> None:

@@ -194,6 +194,7 @@ def access_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
             "node": _client_identity(creds, pki, "node", "system:node:n1", ("system:nodes",)),
             "scheduler": _client_identity(creds, pki, "scheduler", "system:kube-scheduler"),
             "controller-manager": _client_identity(creds, pki, "controller-manager", "system:kube-controller-manager"),
+            "kube-proxy": _client_identity(creds, pki, "kube-proxy", "system:kube-proxy"),
             "anonymous": Identity("anonymous", "system:anonymous"),
             "bad-token": Identity("bad-token", "", token="not-a-token"),
         }

@@ -1,7 +1,7 @@
 """Who may do what: one table of requests per identity with the outcome kube-apiserver gives, checked against
 the embedded master (etcd storage, loopback TLS).
 
-Each `Row` is data: identity, verb, request, the status kube-apiserver 1.36 answers with its default bootstrap
+Each `Row` is data: identity, verb, request, the status kube-apiserver 1.37 answers with its default bootstrap
 policy (RBAC + Node authorizer with AuthorizeNodeWithSelectors + NodeRestriction), and for a 403 who denies it
 and with which reason. The expected 403 message is built from those fields in upstream's words:
 - authorizer: `<resource> "<name>" is forbidden: User "<user>" cannot <verb> resource "<resource>[/<sub>]" in API
@@ -34,12 +34,16 @@ NS = NAMESPACE
 CORE = f"/api/v1/namespaces/{NS}"
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NODE_LEASES}/leases"
 DRY = "?dryRun=All"
+PCRS = "/apis/certificates.k8s.io/v1/podcertificaterequests"
+NS_PCRS = f"/apis/certificates.k8s.io/v1/namespaces/{NS}/podcertificaterequests"
+CIDRS = "/apis/networking.k8s.io/v1/servicecidrs"
 SA_USER = f"system:serviceaccount:{NS}:robot"
 USERS = {
     "admin": "kubernetes-admin",
     "node": "system:node:n1",
     "scheduler": "system:kube-scheduler",
     "controller-manager": "system:kube-controller-manager",
+    "kube-proxy": "system:kube-proxy",
     "serviceaccount": SA_USER,
     "anonymous": "system:anonymous",
 }
@@ -53,8 +57,9 @@ COMPONENTS_ARE_SUPERUSERS = (
     "--use-service-account-credentials with per-controller roles), and there is no RBAC"
 )
 PROXY_IS_ITS_NODE = (
-    "kubemark lets nodes list/watch EndpointSlices: on the embedded master the hollow kube-proxy runs as its node "
-    "(launcher.Cluster.proxy_credentials is None); upstream's kube-proxy is system:kube-proxy (system:node-proxier)"
+    "kubemark lets nodes list/watch EndpointSlices and ServiceCIDRs: on the embedded master the hollow kube-proxy "
+    "runs as its node (launcher.Cluster.proxy_credentials is None); upstream's kube-proxy is system:kube-proxy "
+    "(system:node-proxier)"
 )
 
 
@@ -141,6 +146,16 @@ def _token_request(pod: str = "", uid: str = "") -> dict[str, Any]:
     if pod:
         spec["boundObjectRef"] = {"kind": "Pod", "apiVersion": "v1", "name": pod, **({"uid": uid} if uid else {})}
     return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+
+
+def _pcr(name: str, node: str, pod: str = "p1") -> dict[str, Any]:
+    spec = {"nodeName": node, "podName": pod, "serviceAccountName": "runner", "signerName": "example.com/signer"}
+    return {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "PodCertificateRequest",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 _STATUS_PATCH = {"status": {"conditions": [{"type": "AccessTable", "status": "True"}]}}
@@ -479,6 +494,109 @@ ROWS: list[Row] = [
         body=_token_request("p1"),
         denied_by="admission",
         reason="node requested token with a pod binding without a uid",
+    ),
+    # The rest of what a v1.37 kubelet watches: CSIDrivers and RuntimeClasses (NodeRules), its node's
+    # PodCertificateRequests (the Node authorizer's authorizePodCertificateRequest).
+    Row("node", "list", "GET", "/apis/storage.k8s.io/v1/csidrivers", 200),
+    Row("node", "list", "GET", "/apis/node.k8s.io/v1/runtimeclasses", 200),
+    Row(
+        "node",
+        "create",
+        "POST",
+        "/apis/node.k8s.io/v1/runtimeclasses",
+        403,
+        body={"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "rc"}, "handler": "h"},
+        denied_by="authorizer",
+    ),
+    Row("node", "list", "GET", f"{PCRS}?fieldSelector=spec.nodeName%3Dn1", 200),
+    Row("node", "list", "GET", f"{NS_PCRS}?fieldSelector=spec.nodeName%3Dn1", 200),
+    Row(
+        "node",
+        "list",
+        "GET",
+        PCRS,
+        403,
+        denied_by="authorizer",
+        reason="can only list/watch podcertificaterequests with nodeName field selector",
+    ),
+    Row(
+        "node",
+        "list",
+        "GET",
+        f"{PCRS}?fieldSelector=spec.nodeName%3Dn2",
+        403,
+        denied_by="authorizer",
+        reason="can only list/watch podcertificaterequests with nodeName field selector",
+    ),
+    Row(
+        "node",
+        "get",
+        "GET",
+        f"{NS_PCRS}/not-mine",
+        403,
+        denied_by="authorizer",
+        reason="no relationship found between node 'n1' and this object",
+    ),
+    Row(
+        "node",
+        "delete",
+        "DELETE",
+        f"{NS_PCRS}/not-mine",
+        403,
+        denied_by="authorizer",
+        reason="nodes may not delete podcertificaterequests",
+    ),
+    Row(
+        "node",
+        "patch",
+        "PATCH",
+        f"{NS_PCRS}/not-mine/status",
+        403,
+        body=_STATUS_PATCH,
+        content_type=MERGE,
+        denied_by="authorizer",
+        reason="nodes may not access the status subresource of PodCertificateRequests",
+    ),
+    Row(
+        "node",
+        "create",
+        "POST",
+        NS_PCRS,
+        403,
+        body=_pcr("for-n2", "n2"),
+        denied_by="admission",
+        object_name="for-n2",
+        reason='PodCertificateRequest.Spec.NodeName="n2", which is not the requesting node "n1"',
+        note="NodeRestriction (a mutating admission plugin: before the object's validation)",
+    ),
+    Row("node", "list", "GET", CIDRS, 403, denied_by="authorizer", kubemark=PROXY_IS_ITS_NODE),
+    # --- kube-proxy (system:kube-proxy, ClusterRoleBinding system:node-proxier) ----------------------------
+    Row("kube-proxy", "list", "GET", CIDRS, 200, note="MultiCIDRServiceAllocator (GA, locked on since 1.34)"),
+    Row("kube-proxy", "list", "GET", "/apis/discovery.k8s.io/v1/endpointslices", 200),
+    Row("kube-proxy", "list", "GET", "/api/v1/services", 200),
+    Row("kube-proxy", "get", "GET", "/api/v1/nodes/n1", 200),
+    Row("kube-proxy", "create", "POST", f"{CORE}/events{DRY}", 201, body=_event("proxy-event")),
+    Row("kube-proxy", "get", "GET", f"{CIDRS}/kubernetes", 403, denied_by="authorizer", note="list/watch only"),
+    Row(
+        "kube-proxy",
+        "create",
+        "POST",
+        CIDRS,
+        403,
+        body={"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": "extra"}},
+        denied_by="authorizer",
+    ),
+    Row("kube-proxy", "list", "GET", f"{CORE}/pods", 403, denied_by="authorizer"),
+    Row("kube-proxy", "get", "GET", f"{CORE}/secrets/mounted", 403, denied_by="authorizer"),
+    Row(
+        "kube-proxy",
+        "patch",
+        "PATCH",
+        "/api/v1/nodes/n1",
+        403,
+        body=_NODE_PATCH,
+        content_type=MERGE,
+        denied_by="authorizer",
     ),
     # --- kube-scheduler (system:kube-scheduler ClusterRole) -------------------------------------------------
     Row("scheduler", "list", "GET", "/api/v1/pods", 200),

@@ -18,7 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from kubemark.kube.quantity import QuantityError, format_quantity, parse_quantity
+from kubemark.kube.quantity import (
+    QuantityError,
+    canonical_quantity,
+    format_quantity,
+    parse_quantity,
+    quantity_is_binary,
+)
 
 LIFETIME_ANNOTATION = "kubemark.io/lifetime-seconds"
 EXIT_CODE_ANNOTATION = "kubemark.io/exit-code"
@@ -169,6 +175,9 @@ class Proxy(_Model):
     enabled: bool = True
     min_sync_period: float = Field(default=1.0, ge=0)
     sync_period: float = Field(default=30.0, gt=0)
+    # LIST + WATCH all ServiceCIDRs (networking.k8s.io/v1), as kube-proxy does since MultiCIDRServiceAllocator
+    # went GA (1.33; locked on since 1.34). One watch per node, holding a process-wide shared copy of each.
+    watch_service_cidrs: bool = True
 
 
 class Client(_Model):
@@ -203,6 +212,14 @@ class NodeConfig(_Model):
     grace_fraction: float = Field(default=0.0, ge=0, le=1)  # share of the grace period a stop takes
     events: bool = True
     watch_services: bool = True
+    # What a v1.37 kubelet also LISTs and WATCHes (one watch each per node; off to save the connections):
+    # all CSIDrivers (storage.k8s.io/v1, its CSI volume plugin's lister), all RuntimeClasses (node.k8s.io/v1,
+    # its RuntimeClass manager), and its node's PodCertificateRequests (certificates.k8s.io/v1, all namespaces,
+    # fieldSelector spec.nodeName=<node>; the PodCertificateRequest feature, GA and on in 1.37). The first two
+    # hold a process-wide shared copy of each object, as the Services do.
+    watch_csi_drivers: bool = True
+    watch_runtime_classes: bool = True
+    watch_pod_certificate_requests: bool = True
     # How the kubelet reads the Secrets / ConfigMaps its pods reference (kubelet's field of that name; see
     # hollow/object_managers.py): Get, Cache (TTL, the default here) or Watch (one watch per object).
     config_map_and_secret_change_detection_strategy: Literal["Get", "Cache", "Watch"] = "Cache"
@@ -241,17 +258,24 @@ class NodeConfig(_Model):
             raise ValueError("podCidrMaskSize must not be shorter than podCidrBase's prefix")
         return self
 
+    def canonical_capacity(self) -> dict[str, str]:
+        """Capacity as kube-apiserver stores it: canonical quantities ("3.75Gi" -> "3840Mi")."""
+        return {name: canonical_quantity(text) for name, text in self.capacity.items()}
+
     def allocatable(self) -> dict[str, str]:
-        """Capacity minus the eviction reserve (kubelet: capacity - reserved - hard eviction threshold)."""
+        """Capacity minus the eviction reserve (kubelet: capacity - reserved - hard eviction threshold).
+
+        Canonical quantities, in the capacity's format (Quantity.Sub keeps it), so they equal what the server
+        returns and a status comparison with the stored Node sees no change.
+        """
         out: dict[str, str] = {}
         for name, text in self.capacity.items():
-            value = parse_quantity(text)
             reserve = self.eviction_reserve.get(name)
             if reserve is not None:
-                value = max(value - parse_quantity(reserve), Fraction(0))
-                out[name] = format_quantity(value, binary=name in ("memory", "ephemeral-storage"))
+                value = max(parse_quantity(text) - parse_quantity(reserve), Fraction(0))
+                out[name] = format_quantity(value, binary=quantity_is_binary(text))
             else:
-                out[name] = text
+                out[name] = canonical_quantity(text)
         return out
 
     def kubelet_port(self, index: int) -> int:

@@ -1,7 +1,8 @@
 """HollowKubelet: a kubelet's API-facing behaviour with a simulated runtime.
 
 It registers its Node, keeps its Lease and node status fresh, watches its own Node, its pods
-(`spec.nodeName=<node>`, all namespaces) and optionally all Services, and drives each bound pod through
+(`spec.nodeName=<node>`, all namespaces), and (each switchable) all Services, CSIDrivers and RuntimeClasses and
+its node's PodCertificateRequests, as a v1.37 kubelet does, and drives each bound pod through
 admission -> Pending/ContainerCreating -> Running -> (lifetime) -> Succeeded/Failed or restart, and through
 graceful deletion (Killing, terminated statuses, DELETE with gracePeriodSeconds=0 and a UID precondition).
 
@@ -77,6 +78,9 @@ log = logging.getLogger(__name__)
 NODES = resource_path("", "v1", "nodes")
 PODS = resource_path("", "v1", "pods")
 SERVICES = resource_path("", "v1", "services")
+CSI_DRIVERS = resource_path("storage.k8s.io", "v1", "csidrivers")
+RUNTIME_CLASSES = resource_path("node.k8s.io", "v1", "runtimeclasses")
+POD_CERTIFICATE_REQUESTS = resource_path("certificates.k8s.io", "v1", "podcertificaterequests")
 _KILL_RETRY_CAP = 10.0  # seconds between attempts to finish a pod's deletion, at most
 _NODE_STATUS_UPDATE_RETRY = 5  # kubelet's nodeStatusUpdateRetry
 # The volume manager's retry of a failed mount: 500 ms doubling to 2 min 2 s (nestedpendingoperations).
@@ -209,6 +213,18 @@ class HollowKubelet:
         self.node_informer = Informer(client, NODES, field_selector=f"metadata.name={name}")
         self.pod_informer = Informer(client, PODS, field_selector=f"spec.nodeName={name}")
         self.service_informer = Informer(client, SERVICES, shared=shared) if config.watch_services else None
+        # As a v1.37 kubelet: its CSI volume plugin's CSIDriver lister, its RuntimeClass manager, and its
+        # PodCertificateRequest manager's informer on its node's requests. Nothing here acts on what they
+        # hold (no volumes, no runtime handlers, no projected certificates): they are the watches' API load.
+        self.csi_driver_informer = Informer(client, CSI_DRIVERS, shared=shared) if config.watch_csi_drivers else None
+        self.runtime_class_informer = (
+            Informer(client, RUNTIME_CLASSES, shared=shared) if config.watch_runtime_classes else None
+        )
+        self.pod_certificate_request_informer = (
+            Informer(client, POD_CERTIFICATE_REQUESTS, field_selector=f"spec.nodeName={name}")
+            if config.watch_pod_certificate_requests
+            else None
+        )
         self.node_informer.add_handler(
             on_add=self._node_seen, on_update=self._node_updated, on_delete=self._node_deleted
         )
@@ -252,12 +268,22 @@ class HollowKubelet:
         self.lease.start(renewed=renewed)
         self._status_task = asyncio.create_task(self._status_loop(status_done), name=f"node status {self.name}")
 
+    @property
+    def informers(self) -> list[Informer]:
+        """Every informer this kubelet runs, in start order."""
+        optional = (
+            self.service_informer,
+            self.csi_driver_informer,
+            self.runtime_class_informer,
+            self.pod_certificate_request_informer,
+        )
+        return [self.node_informer, self.pod_informer, *(i for i in optional if i is not None)]
+
     def start_watches(self) -> None:
-        """Start the node, pod and service informers (each a LIST, then a WATCH on its own connection)."""
-        self.node_informer.start()
-        self.pod_informer.start()
-        if self.service_informer is not None:
-            self.service_informer.start()
+        """Start the node, pod, service, CSIDriver, RuntimeClass and PodCertificateRequest informers (each a
+        LIST, then a WATCH on its own connection; the optional ones as configured)."""
+        for informer in self.informers:
+            informer.start()
 
     async def stop(self, *, delete_node: bool = False) -> None:
         self._stopping = True
@@ -270,10 +296,7 @@ class HollowKubelet:
         if self._resync is not None:
             self._resync.cancel()
             self._resync = None
-        informers = [self.pod_informer, self.node_informer]
-        if self.service_informer is not None:
-            informers.append(self.service_informer)
-        for informer in informers:
+        for informer in self.informers:
             await informer.stop()
         for work in self.pods.values():
             if work.timer is not None:

@@ -151,11 +151,9 @@ class HollowNode:
 
     def informers(self) -> list[Informer]:
         """Every informer of the node's daemons (one WATCH stream each once synced)."""
-        out = [self.kubelet.node_informer, self.kubelet.pod_informer]
-        if self.kubelet.service_informer is not None:
-            out.append(self.kubelet.service_informer)
+        out = self.kubelet.informers
         if self.proxy is not None:
-            out += [self.proxy.services, self.proxy.slices, self.proxy.node]
+            out += self.proxy.informers
         return out
 
     async def stop(self, *, delete_node: bool = False) -> None:

@@ -1,6 +1,7 @@
 """HollowProxy: kube-proxy's API load (its watches, sync loop and start-up event) without programming rules.
 
-Watches Services and EndpointSlices with kube-proxy's label selector, and its own Node. Changes mark the
+Watches Services and EndpointSlices with kube-proxy's label selector, its own Node, and (switchable) all
+ServiceCIDRs, as a v1.37 kube-proxy does. Service and EndpointSlice changes mark the
 proxy dirty; the sync loop runs at most once per min-sync-period and at least once per sync period, "programs"
 the rule set (only its size is computed) and records network programming latency: for each EndpointSlice
 changed since the last sync, now - its `endpoints.kubernetes.io/last-change-trigger-time` annotation.
@@ -128,6 +129,12 @@ class HollowProxy:
             shared=shared,
         )
         self.node = Informer(client, resource_path("", "v1", "nodes"), field_selector=f"metadata.name={node_name}")
+        # kube-proxy's ServiceCIDR config (an informer with no filters); nothing here acts on the ranges.
+        self.service_cidrs = (
+            Informer(client, resource_path("networking.k8s.io", "v1", "servicecidrs"), shared=shared)
+            if config.proxy.watch_service_cidrs
+            else None
+        )
         self._dirty = asyncio.Event()
         self._changed_slices: dict[str, float] = {}  # slice key -> trigger time (epoch) awaiting programming
         self._rule_set = RuleSet()
@@ -141,6 +148,14 @@ class HollowProxy:
         self.slices.add_handler(
             on_add=self._slice_changed, on_update=self._slice_changed, on_delete=self._slice_deleted
         )
+
+    @property
+    def informers(self) -> list[Informer]:
+        """Every informer this proxy runs, in start order."""
+        out = [self.services, self.slices, self.node]
+        if self.service_cidrs is not None:
+            out.append(self.service_cidrs)
+        return out
 
     def _service_changed(self, *objs: dict[str, Any]) -> None:
         self._rule_set.set_service(objs[-1])
@@ -202,7 +217,7 @@ class HollowProxy:
         node_ref = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": self.node_name, "uid": self.node_name}}
         self.recorder.record(node_ref, "Normal", "Starting", "")
         await self.recorder.flush()
-        for informer in (self.services, self.slices, self.node):
+        for informer in self.informers:
             informer.start()
         self._task = asyncio.create_task(self.run(), name=f"proxy {self.node_name}")
 
@@ -212,6 +227,6 @@ class HollowProxy:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for informer in (self.services, self.slices, self.node):
+        for informer in self.informers:
             await informer.stop()
         await self.recorder.flush()

@@ -3,6 +3,10 @@
 Like kubelet: status is recomputed every nodeStatusUpdateFrequency (10 s) from the last known Node, and a
 strategic-merge PATCH (conditions merged by type, with `$setElementOrder/conditions`) is sent only when
 something other than heartbeat times changed, or nodeStatusReportFrequency (5 min) has passed.
+
+Quantities (capacity, allocatable) are emitted in canonical form, as kube-apiserver returns them, and compared
+by value, as kubelet's Semantic.DeepEqual does: the server answers "3840Mi" for "3.75Gi", and a string
+comparison would find a "change" at every sync and PATCH every 10 s.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from kubemark.hollow.config import NodeConfig
 from kubemark.kube.meta import format_rfc3339
 from kubemark.kube.patch import create_strategic_merge_patch
+from kubemark.kube.quantity import QuantityError, parse_quantity
 
 PADDING_ANNOTATION = "kubemark.io/node-padding"
 PROVIDER_PREFIX = "kubemark://"
@@ -124,7 +129,7 @@ def static_status(facts: NodeSpecFacts) -> dict[str, Any]:
     """Status fields that do not depend on time: capacity, addresses, endpoints, nodeInfo, images."""
     config = facts.config
     return {
-        "capacity": dict(config.capacity),
+        "capacity": config.canonical_capacity(),
         "allocatable": config.allocatable(),
         "addresses": [
             {"type": "InternalIP", "address": facts.node_ip},
@@ -183,13 +188,41 @@ def _without_heartbeats(conditions: list[dict[str, Any]]) -> list[dict[str, Any]
     return sorted(stripped, key=lambda c: str(c.get("type")))
 
 
+_RESOURCE_LISTS = ("capacity", "allocatable")
+
+
+def resource_lists_equal(old: Any, new: Any) -> bool:
+    """Two ResourceLists equal as apiequality.Semantic.DeepEqual sees them: same names, quantities equal in value
+    (the server returns "3840Mi" for "3.75Gi"; a string comparison would see a change at every status sync)."""
+    if old == new:
+        return True
+    if not isinstance(old, dict) or not isinstance(new, dict) or old.keys() != new.keys():
+        return False
+    for name, value in new.items():
+        before = old[name]
+        if before == value:
+            continue
+        try:
+            if parse_quantity(before) != parse_quantity(value):
+                return False
+        except QuantityError:
+            return False
+    return True
+
+
 def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """kubelet's nodeStatusHasChanged: any difference except conditions' lastHeartbeatTime."""
+    """kubelet's nodeStatusHasChanged: any difference except conditions' lastHeartbeatTime (quantities are
+    compared by value, as Semantic.DeepEqual compares them)."""
     if _without_heartbeats(old.get("conditions") or []) != _without_heartbeats(new.get("conditions") or []):
         return True
-    rest_old = {k: v for k, v in old.items() if k != "conditions"}
-    rest_new = {k: v for k, v in new.items() if k != "conditions"}
-    return rest_old != rest_new
+    keys = (old.keys() | new.keys()) - {"conditions"}
+    for key in keys:
+        if key in _RESOURCE_LISTS:
+            if not resource_lists_equal(old.get(key), new.get(key)):
+                return True
+        elif old.get(key) != new.get(key):
+            return True
+    return False
 
 
 class NodeStatusReporter:
@@ -237,8 +270,12 @@ class NodeStatusReporter:
         """kubelet's nodeStatusHasChanged without building the desired Node: static fields equal, and our
         conditions equal apart from lastHeartbeatTime. This runs every 10 s per node, so it stays cheap."""
         for key, value in self._static().items():
-            if old_status.get(key) != value:
-                return True
+            old = old_status.get(key)
+            if old == value:
+                continue
+            if key in _RESOURCE_LISTS and resource_lists_equal(old, value):
+                continue
+            return True
         old_conditions = old_status.get("conditions") or []
         before = {c.get("type"): c for c in old_conditions}
         for c in kubelet_conditions(self.facts, old_conditions, now):

@@ -36,6 +36,8 @@ _SUPPORTED: dict[str, frozenset[str]] = {
     "ReplicationController": _META_FIELDS | {"status.replicas"},
     "ReplicaSet": _META_FIELDS | {"status.replicas"},
     "Job": _META_FIELDS | {"status.successful"},
+    # No metadata.namespace: upstream's conversion func for this kind lists exactly these four.
+    "PodCertificateRequest": frozenset({"metadata.name", "spec.signerName", "spec.podName", "spec.nodeName"}),
     "Event": _META_FIELDS
     | {
         "involvedObject.kind",
@@ -256,6 +258,11 @@ _KIND_FIELDS: dict[str, Callable[[dict[str, Any]], dict[str, str]]] = {
     "ReplicationController": lambda o: {"status.replicas": _int(_get(o, "status", "replicas"))},
     "ReplicaSet": lambda o: {"status.replicas": _int(_get(o, "status", "replicas"))},
     "Job": lambda o: {"status.successful": _int(_get(o, "status", "succeeded"))},
+    "PodCertificateRequest": lambda o: {
+        "spec.signerName": _s(_get(o, "spec", "signerName")),
+        "spec.podName": _s(_get(o, "spec", "podName")),
+        "spec.nodeName": _s(_get(o, "spec", "nodeName")),
+    },
 }
 
 

@@ -103,6 +103,10 @@ _KINDS: dict[str, dict[str, _FieldRule]] = {
     "Job": _root("TemplateSpec", "ConditionsStatus"),
     "Namespace": _root(None, "ConditionsStatus"),
     "PriorityClass": _root(),
+    "CSIDriver": _root(),
+    "RuntimeClass": _root(),
+    "PodCertificateRequest": _root(None, "ConditionsStatus"),
+    "ServiceCIDR": _root(None, "ConditionsStatus"),  # spec.cidrs is atomic
 }
 
 _EMPTY: dict[str, _FieldRule] = {}

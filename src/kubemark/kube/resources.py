@@ -110,6 +110,13 @@ RESOURCES: tuple[ResourceType, ...] = (
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     _r("batch", "v1", "Job", "jobs", True, (), ("status",), ("all",)),
     _r("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+    # What a v1.37 kubelet and kube-proxy watch besides the above (no short names or categories upstream):
+    # kubelet's CSI volume plugin (CSIDrivers), RuntimeClass manager and PodCertificateRequest manager (its
+    # node's requests), kube-proxy's ServiceCIDR config.
+    _r("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False),
+    _r("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),
+    _r("certificates.k8s.io", "v1", "PodCertificateRequest", "podcertificaterequests", True, (), ("status",)),
+    _r("networking.k8s.io", "v1", "ServiceCIDR", "servicecidrs", False, (), ("status",)),
 )
 
 # Group -> preferred version, in the order discovery lists groups ("" is the legacy core group at /api).

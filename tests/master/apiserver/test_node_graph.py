@@ -14,6 +14,7 @@ from kubemark.master.apiserver.auth import Authorizer, selected_name
 from kubemark.master.apiserver.node_graph import (
     CONFIGMAP,
     GRAPH_SOURCES,
+    POD_CERTIFICATE_REQUEST,
     PV,
     PVC,
     SECRET,
@@ -279,6 +280,84 @@ def test_volume_attachment_edge_follows_its_node() -> None:
     graph.volume_attachment_event("DELETED", va)
     assert len(graph) == 0
     graph.check()
+
+
+def test_pod_certificate_request_edge_follows_its_node() -> None:
+    graph = NodeGraph()
+    pcr = {"metadata": {"name": "r1", "namespace": "p"}, "spec": {"nodeName": "n1"}}
+    graph.pod_certificate_request_event("ADDED", pcr)
+    assert graph.nodes_for(POD_CERTIFICATE_REQUEST, "p", "r1") == {"n1"}
+    assert graph.nodes_for(POD_CERTIFICATE_REQUEST, "q", "r1") == frozenset()
+    graph.replace_pod_certificate_requests([{"metadata": {"name": "r2", "namespace": "p"}, "spec": {"nodeName": "n2"}}])
+    assert graph.nodes_for(POD_CERTIFICATE_REQUEST, "p", "r1") == frozenset()
+    assert graph.nodes_for(POD_CERTIFICATE_REQUEST, "p", "r2") == {"n2"}
+    graph.check()
+    graph.pod_certificate_request_event("DELETED", {"metadata": {"name": "r2", "namespace": "p"}})
+    assert len(graph) == 0
+    graph.check()
+
+
+def _node_request(method: str, path: str) -> str | None:
+    authorizer = Authorizer()
+    authorizer.node_graph.pod_certificate_request_event(
+        "ADDED", {"metadata": {"name": "mine", "namespace": "p"}, "spec": {"nodeName": "n1"}}
+    )
+    path, _, query = path.partition("?")
+    params = dict(q.split("=", 1) for q in query.split("&")) if query else {}
+    info = parse_request_info(method, path, params)
+    return authorizer.authorize(UserInfo("system:node:n1", ("system:nodes",)), info)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "reason"),
+    [
+        ("GET", "/apis/certificates.k8s.io/v1/podcertificaterequests?fieldSelector=spec.nodeName=n1", None),
+        ("GET", "/apis/certificates.k8s.io/v1/podcertificaterequests?fieldSelector=spec.nodeName=n1&watch=1", None),
+        (
+            "GET",
+            "/apis/certificates.k8s.io/v1/namespaces/p/podcertificaterequests?fieldSelector=spec.nodeName=n1",
+            None,
+        ),
+        (
+            "GET",
+            "/apis/certificates.k8s.io/v1/podcertificaterequests?fieldSelector=spec.nodeName=n2",
+            "can only list/watch podcertificaterequests with nodeName field selector",
+        ),
+        (
+            "GET",
+            "/apis/certificates.k8s.io/v1/podcertificaterequests?fieldSelector=spec.nodeName!=n2",
+            "can only list/watch podcertificaterequests with nodeName field selector",
+        ),
+        (
+            "GET",
+            "/apis/certificates.k8s.io/v1/podcertificaterequests",
+            "can only list/watch podcertificaterequests with nodeName field selector",
+        ),
+        ("GET", "/apis/certificates.k8s.io/v1/namespaces/p/podcertificaterequests/mine", None),
+        (
+            "GET",
+            "/apis/certificates.k8s.io/v1/namespaces/p/podcertificaterequests/other",
+            "no relationship found between node 'n1' and this object",
+        ),
+        ("POST", "/apis/certificates.k8s.io/v1/namespaces/p/podcertificaterequests", None),
+        (
+            "DELETE",
+            "/apis/certificates.k8s.io/v1/namespaces/p/podcertificaterequests/mine",
+            "nodes may not delete podcertificaterequests",
+        ),
+        (
+            "PUT",
+            "/apis/certificates.k8s.io/v1/namespaces/p/podcertificaterequests/mine/status",
+            "nodes may not access the status subresource of PodCertificateRequests",
+        ),
+        ("GET", "/apis/storage.k8s.io/v1/csidrivers?watch=1", None),
+        ("GET", "/apis/node.k8s.io/v1/runtimeclasses/rc", None),
+        ("POST", "/apis/node.k8s.io/v1/runtimeclasses", ""),
+    ],
+)
+def test_node_authorizer_pod_certificate_requests(method: str, path: str, reason: str | None) -> None:
+    """authorizePodCertificateRequest, and the NodeRules() reads of CSIDrivers and RuntimeClasses."""
+    assert _node_request(method, path) == reason
 
 
 def test_malformed_pods_grant_nothing_and_do_not_raise() -> None:

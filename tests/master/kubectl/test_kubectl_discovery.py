@@ -73,3 +73,17 @@ def test_explain_field_of_core_and_group_kinds(kubectl_admin: Kubectl) -> None:
 def test_explain_unknown_field_fails(kubectl_admin: Kubectl) -> None:
     err = kubectl_admin.fails("explain", "pods.spec.nosuchfield")
     assert 'field "nosuchfield" does not exist' in err
+
+
+def test_node_daemon_kinds_are_listed_explained_and_got(kubectl_admin: Kubectl) -> None:
+    """What a v1.37 kubelet and kube-proxy also watch: served in their groups, with OpenAPI schemas."""
+    lines = kubectl_admin.ok("api-resources").splitlines()
+    rows = {(cells[0], cells[-3]): cells for cells in map(columns, lines[1:])}
+    assert rows[("csidrivers", "storage.k8s.io/v1")] == ["csidrivers", "storage.k8s.io/v1", "false", "CSIDriver"]
+    assert rows[("runtimeclasses", "node.k8s.io/v1")] == ["runtimeclasses", "node.k8s.io/v1", "false", "RuntimeClass"]
+    assert rows[("podcertificaterequests", "certificates.k8s.io/v1")][-2:] == ["true", "PodCertificateRequest"]
+    assert rows[("servicecidrs", "networking.k8s.io/v1")][-2:] == ["false", "ServiceCIDR"]
+    out = kubectl_admin.ok("explain", "podcertificaterequests.spec.nodeName")
+    assert out.startswith("GROUP:      certificates.k8s.io\nKIND:       PodCertificateRequest\nVERSION:    v1\n"), out
+    cidrs = kubectl_admin.ok("get", "servicecidrs", "kubernetes", "-o", "jsonpath={.spec.cidrs[0]}")
+    assert cidrs == "10.96.0.0/12"

@@ -3,9 +3,10 @@
 Authentication: static bearer tokens (kube-apiserver's --token-auth-file), verified x509 client
 certificates (CN is the user, O the groups) and further token authenticators such as service-account JWTs
 (service_account_tokens.py). Authorization: system:masters may do anything; node
-identities get what kube-apiserver 1.34-1.36 with --authorization-mode=Node,RBAC and NodeRestriction gives them
+identities get what kube-apiserver 1.34-1.37 with --authorization-mode=Node,RBAC and NodeRestriction gives them
 (the Node authorizer with AuthorizeNodeWithSelectors: their own Node, pods bound to them, Secrets, ConfigMaps,
-PVCs, PVs, ServiceAccounts and their tokens only along the `NodeGraph` of those pods; see `_node`); everyone
+PVCs, PVs, ServiceAccounts and their tokens only along the `NodeGraph` of those pods, their own
+PodCertificateRequests; see `_node`); system:kube-proxy what the ClusterRole system:node-proxier grants; everyone
 authenticated gets discovery and health paths; anonymous callers only the public-info paths. Denials where
 upstream's RBAC gives no reason give none either (""), so the 403 reads as kube-apiserver's.
 """
@@ -23,6 +24,7 @@ from aiohttp import web
 from kubemark.kube import fields as kfields
 from kubemark.master.apiserver.node_graph import (
     CONFIGMAP,
+    POD_CERTIFICATE_REQUEST,
     PV,
     PVC,
     SECRET,
@@ -47,6 +49,7 @@ _DISCOVERY_PATHS = frozenset({"/api", "/api/", "/apis", "/apis/", "/openapi/v2",
 
 _READ_VERBS = frozenset({"get", "list", "watch"})
 NODE_LEASE_NAMESPACE = "kube-node-lease"
+KUBE_PROXY_USER = "system:kube-proxy"  # the subject of the bootstrap ClusterRoleBinding system:node-proxier
 
 
 def user_from_peercert(peercert: Mapping[str, Any] | None) -> UserInfo | None:
@@ -156,8 +159,9 @@ class Authorizer:
     """Decide whether a user may perform a request: None means allowed, a string is the denial reason.
 
     `superuser_groups` / `superuser_names` may do anything (system:masters by default). Node identities
-    (user.node_name set) follow the Node authorizer and NodeRestriction: see `_node`. Other users get
-    discovery, health and self-review access only (there is no RBAC), denied with no reason ("").
+    (user.node_name set) follow the Node authorizer and NodeRestriction: see `_node`. system:kube-proxy gets
+    the bootstrap ClusterRole system:node-proxier. Other users get discovery, health and self-review access only
+    (there is no other RBAC), denied with no reason ("").
 
     `node_graph` says which Secrets, ConfigMaps, PVCs, PVs and ServiceAccounts each node's pods use. The API
     server keeps it current from its watch caches when given it (APIServerConfig.node_graph); a graph nobody
@@ -188,6 +192,8 @@ class Authorizer:
         node = user.node_name
         if node is not None:
             return _node(node, info, self.node_graph)
+        if user.name == KUBE_PROXY_USER:
+            return _node_proxier(info)
         return ""  # as RBAC denies: kube-apiserver's 403 message carries no reason
 
     def authorize_object(self, user: UserInfo, info: RequestInfo, obj: Mapping[str, Any] | None) -> str | None:
@@ -221,6 +227,25 @@ class Authorizer:
             return None
         if info.resource == "serviceaccounts" and info.subresource == "token" and obj.get("kind") == "TokenRequest":
             return self._token_request(node, info, obj)
+        if info.group == "certificates.k8s.io" and info.resource == "podcertificaterequests" and info.verb == "create":
+            return self._pod_certificate_request(node, info, obj)
+        return None
+
+    def _pod_certificate_request(self, node: str, info: RequestInfo, request: Mapping[str, Any]) -> str | None:
+        """NodeRestriction's admitPodCertificateRequest, its Forbidden parts that need no other reads: the
+        request names this node and a pod bound to it (by uid when given), as upstream words them."""
+        spec = request.get("spec") or {}
+        named = str(spec.get("nodeName") or "")
+        if named != node:
+            requester = _go_quote(node)
+            return (
+                f"PodCertificateRequest.Spec.NodeName={_go_quote(named)}, which is not the requesting node {requester}"
+            )
+        pod_name = str(spec.get("podName") or "")
+        bound = self.node_graph.pod_binding(info.namespace, pod_name)
+        if bound is None or bound[0] != node:
+            pod = _go_quote(f"{info.namespace}/{pod_name}")
+            return f"pod {pod} is not running on node {_go_quote(node)} named in the PodCertificateRequest"
         return None
 
     def _token_request(self, node: str, info: RequestInfo, request: Mapping[str, Any]) -> str | None:
@@ -276,11 +301,20 @@ _NODE_RULES = frozenset(
     + [("", "events", v) for v in ("create", "update", "patch")]  # core events only, not events.k8s.io
     + [("", "endpoints", "get")]  # glusterfs volumes; no list or watch
     + [("certificates.k8s.io", "certificatesigningrequests", v) for v in ("create", "get", "list", "watch")]
-    + [("storage.k8s.io", "csidrivers", v) for v in ("get", "list", "watch")]
-    + [("node.k8s.io", "runtimeclasses", v) for v in ("get", "list", "watch")]
-    # Not upstream: the hollow kube-proxy reads EndpointSlices as its node when the launcher gives it no identity
-    # of its own (the embedded master); upstream's kube-proxy is system:kube-proxy (ClusterRole
-    # system:node-proxier), and a node identity may not list them.
+    + [("storage.k8s.io", "csidrivers", v) for v in ("get", "list", "watch")]  # kubelet's CSI volume plugin
+    + [("node.k8s.io", "runtimeclasses", v) for v in ("get", "list", "watch")]  # kubelet's RuntimeClass manager
+    # Not upstream: the hollow kube-proxy reads EndpointSlices and ServiceCIDRs as its node when the launcher
+    # gives it no identity of its own (the embedded master); upstream's kube-proxy is system:kube-proxy
+    # (ClusterRole system:node-proxier, `_NODE_PROXIER_RULES`), and a node identity may not list them.
+    + [("discovery.k8s.io", "endpointslices", v) for v in ("list", "watch")]
+    + [("networking.k8s.io", "servicecidrs", v) for v in ("list", "watch")]
+)
+# The bootstrap ClusterRole system:node-proxier (bound to the user system:kube-proxy), Kubernetes 1.37 defaults.
+_NODE_PROXIER_RULES = frozenset(
+    [("", r, v) for r in ("services", "endpoints") for v in ("list", "watch")]
+    + [("", "nodes", v) for v in ("get", "list", "watch")]
+    + [(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "update", "patch")]
+    + [("networking.k8s.io", "servicecidrs", v) for v in ("list", "watch")]  # MultiCIDRServiceAllocator, GA
     + [("discovery.k8s.io", "endpointslices", v) for v in ("list", "watch")]
 )
 # Resources a node may touch only along the graph, as the graph's vertex kind.
@@ -322,6 +356,8 @@ def _node(node: str, info: RequestInfo, graph: NodeGraph) -> str | None:
         return _node_graph_access(node, kind, info, graph)
     if group == "storage.k8s.io" and resource == "csinodes":
         return _node_csinode(node, info)
+    if group == "certificates.k8s.io" and resource == "podcertificaterequests":
+        return _node_pod_certificate_request(node, info, graph)
     full = f"{resource}/{info.subresource}" if info.subresource else resource
     return None if (group, full, info.verb) in _NODE_RULES else ""
 
@@ -348,6 +384,35 @@ def _node_csinode(node: str, info: RequestInfo) -> str | None:
     if verb != "create" and info.name != node:  # create: the name is checked in authorize_object
         return "can only access CSINode with the same name as the requesting node"
     return None
+
+
+def _node_pod_certificate_request(node: str, info: RequestInfo, graph: NodeGraph) -> str | None:
+    """authorizePodCertificateRequest: create (NodeRestriction checks the object, see authorize_object), get
+    along the graph (the request names this node), list/watch only with fieldSelector=spec.nodeName=<node>."""
+    verb = info.verb
+    if info.subresource:
+        return "nodes may not access the status subresource of PodCertificateRequests"
+    if verb == "create":
+        return None
+    if verb == "get":
+        return _related(node, POD_CERTIFICATE_REQUEST, info.namespace, info.name, graph)
+    if verb in _LIST_VERBS:
+        if field_selects(info.field_selector, "spec.nodeName", node):
+            return None
+        return "can only list/watch podcertificaterequests with nodeName field selector"
+    return f"nodes may not {verb} podcertificaterequests"
+
+
+def _node_proxier(info: RequestInfo) -> str | None:
+    """RBAC with system:node-proxier: its rules, no subresources; denied without a reason otherwise."""
+    if info.subresource:
+        return ""
+    return None if (info.group, info.resource, info.verb) in _NODE_PROXIER_RULES else ""
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q for the plain strings a Kubernetes name or node name is made of."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _node_node(node: str, info: RequestInfo) -> str | None:

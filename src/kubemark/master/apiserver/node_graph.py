@@ -1,4 +1,5 @@
-"""The Node authorizer's graph: which Secrets, ConfigMaps, PVCs, PVs and ServiceAccounts each node may use.
+"""The Node authorizer's graph: which Secrets, ConfigMaps, PVCs, PVs, ServiceAccounts, VolumeAttachments and
+PodCertificateRequests each node may use.
 
 As upstream (plugin/pkg/auth/authorizer/node: graph.go, graph_populator.go), a node may read an object only
 along a path to itself:
@@ -7,6 +8,7 @@ along a path to itself:
     node <- pod <- secret | configmap | pvc | serviceaccount
     node <- pod <- pvc <- pv <- secret        (the PV's spec.claimRef names the PVC; kubelet-visible secrets)
     node <- volumeattachment                  (spec.nodeName)
+    node <- podcertificaterequest             (spec.nodeName)
 
 Upstream keeps a general graph and searches it per request (with a per-vertex destination index once a
 vertex has 200 edges). Here the graph is kept flattened, since every path ends at a node: `_access` maps
@@ -41,6 +43,7 @@ PVC = "pvc"
 PV = "pv"
 SERVICE_ACCOUNT = "serviceaccount"
 VOLUME_ATTACHMENT = "volumeattachment"
+POD_CERTIFICATE_REQUEST = "podcertificaterequest"
 
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
@@ -184,7 +187,7 @@ def _key(obj: Obj) -> tuple[str, str]:
 
 
 class NodeGraph:
-    """Which node may use which object, kept from pod, PV and VolumeAttachment events.
+    """Which node may use which object, kept from pod, PV, VolumeAttachment and PodCertificateRequest events.
 
     Not thread-safe: the event loop that serves requests also applies the events.
     """
@@ -196,6 +199,7 @@ class NodeGraph:
         self._pvs: dict[str, _PV] = {}
         self._pvs_by_claim: dict[tuple[str, str], set[str]] = {}  # (namespace, pvc) -> PVs claiming it
         self._attachments: dict[str, str] = {}  # VolumeAttachment name -> node
+        self._pcrs: dict[tuple[str, str], str] = {}  # PodCertificateRequest (namespace, name) -> node
 
     # --- queries (the hot path) ----------------------------------------------------------------------------
 
@@ -362,6 +366,41 @@ class NodeGraph:
         elif event_type in ("ADDED", "MODIFIED"):
             self.add_volume_attachment(attachment)
 
+    # --- pod certificate requests (upstream's AddPodCertificateRequest: an edge to spec.nodeName) ----------
+
+    def add_pod_certificate_request(self, request: Obj) -> None:
+        key = _key(request)
+        node = _name(request.get("spec"), "nodeName")
+        old = self._pcrs.get(key)
+        if old == node or not key[1]:
+            return
+        if old is not None:
+            del self._pcrs[key]
+            self._bump((POD_CERTIFICATE_REQUEST, *key), old, -1)
+        if node:
+            self._pcrs[key] = node
+            self._bump((POD_CERTIFICATE_REQUEST, *key), node, 1)
+
+    def delete_pod_certificate_request(self, request: Obj) -> None:
+        key = _key(request)
+        old = self._pcrs.pop(key, None)
+        if old is not None:
+            self._bump((POD_CERTIFICATE_REQUEST, *key), old, -1)
+
+    def replace_pod_certificate_requests(self, requests: Iterable[Obj]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for request in requests:
+            seen.add(_key(request))
+            self.add_pod_certificate_request(request)
+        for namespace, name in [k for k in self._pcrs if k not in seen]:
+            self.delete_pod_certificate_request({"metadata": {"namespace": namespace, "name": name}})
+
+    def pod_certificate_request_event(self, event_type: str, request: Obj) -> None:
+        if event_type == "DELETED":
+            self.delete_pod_certificate_request(request)
+        elif event_type in ("ADDED", "MODIFIED"):
+            self.add_pod_certificate_request(request)
+
     # --- path counts ---------------------------------------------------------------------------------------
 
     def _bump(self, key: tuple[str, str, str], node: str, delta: int) -> None:
@@ -395,6 +434,8 @@ class NodeGraph:
                 expected._bump((kind, namespace, name), entry.node, 1)
         for name, node in self._attachments.items():
             expected._bump((VOLUME_ATTACHMENT, "", name), node, 1)
+        for (namespace, name), node in self._pcrs.items():
+            expected._bump((POD_CERTIFICATE_REQUEST, namespace, name), node, 1)
         assert expected._access == self._access, (expected._access, self._access)
 
 
@@ -408,8 +449,8 @@ class GraphSource:
     on_replace: Callable[[NodeGraph], Callable[[Iterable[Obj]], None]]
 
 
-# The resources the graph is built from (upstream: pod, PV and VolumeAttachment informers). Those the API
-# server does not serve are skipped.
+# The resources the graph is built from (upstream: pod, PV, VolumeAttachment and PodCertificateRequest
+# informers). Those the API server does not serve are skipped.
 GRAPH_SOURCES = (
     GraphSource("", "pods", lambda g: g.pod_event, lambda g: g.replace_pods),
     GraphSource("", "persistentvolumes", lambda g: g.pv_event, lambda g: g.replace_pvs),
@@ -418,6 +459,12 @@ GRAPH_SOURCES = (
         "volumeattachments",
         lambda g: g.volume_attachment_event,
         lambda g: g.replace_volume_attachments,
+    ),
+    GraphSource(
+        "certificates.k8s.io",
+        "podcertificaterequests",
+        lambda g: g.pod_certificate_request_event,
+        lambda g: g.replace_pod_certificate_requests,
     ),
 )
 

@@ -34,6 +34,10 @@ PACKAGES = {
     "events.k8s.io": "io.k8s.api.events.v1",
     "autoscaling": "io.k8s.api.autoscaling.v1",
     "policy": "io.k8s.api.policy.v1",
+    "storage.k8s.io": "io.k8s.api.storage.v1",
+    "node.k8s.io": "io.k8s.api.node.v1",
+    "certificates.k8s.io": "io.k8s.api.certificates.v1",
+    "networking.k8s.io": "io.k8s.api.networking.v1",
 }
 PATCH_TYPES = (
     "application/json-patch+json",

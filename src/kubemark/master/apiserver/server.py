@@ -21,6 +21,7 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from kubemark.kube.meta import now_rfc3339
 from kubemark.kube.resources import RESOURCES, ResourceType
 from kubemark.master.apiserver.app import create_app
 from kubemark.master.apiserver.node_graph import NodeGraph, feeds
@@ -93,7 +94,10 @@ def _object_name(obj: dict[str, Any]) -> str | None:
 _INDEXES: dict[tuple[str, str], dict[str, Callable[[dict[str, Any]], str | None]]] = {
     ("", "pods"): {POD_NODE_INDEX: _pod_node_name},
     ("", "nodes"): {"metadata.name": _object_name},
+    # Each kubelet watches its node's PodCertificateRequests (fieldSelector spec.nodeName=<node>).
+    ("certificates.k8s.io", "podcertificaterequests"): {POD_NODE_INDEX: _pod_node_name},
 }
+DEFAULT_SERVICE_CIDR = "kubernetes"  # the ServiceCIDR kube-apiserver creates for --service-cluster-ip-range
 
 
 def _strategy_for(rt: ResourceType) -> Strategy:
@@ -235,6 +239,8 @@ class APIServer:
                 cfg.service_account_tokens.attach(self.stores.values(), object_authorizer=cfg.object_authorizer)
             if ns_store is not None and cfg.primary:
                 await self._ensure_namespaces(ns_store)
+            if cfg.primary:
+                await self._ensure_default_service_cidr()
             self.app = create_app(
                 self.stores.values(),
                 middlewares=cfg.middlewares,
@@ -294,6 +300,37 @@ class APIServer:
             except Exception as exc:  # another API server may have raced us to it
                 if getattr(exc, "code", None) != 409:
                     raise
+
+    async def _ensure_default_service_cidr(self) -> None:
+        """The ServiceCIDR `kubernetes` with the Services' cluster IP range, Ready, as kube-apiserver's default
+        ServiceCIDR controller creates it (there in two writes, the create and a status apply)."""
+        by_resource = {(rt.group, rt.plural): store for rt, store in self.stores.items()}
+        cidr_store = by_resource.get(("networking.k8s.io", "servicecidrs"))
+        services = by_resource.get(("", "services"))
+        allocator = getattr(services.strategy, "cluster_ips", None) if services is not None else None
+        if cidr_store is None or allocator is None:
+            return
+        if await cidr_store.storage.get(cidr_store.key("", DEFAULT_SERVICE_CIDR)) is not None:
+            return
+        ready = {
+            "type": "Ready",
+            "status": "True",
+            "lastTransitionTime": now_rfc3339(),
+            "reason": "",
+            "message": "Kubernetes default Service CIDR is ready",
+        }
+        obj = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "ServiceCIDR",
+            "metadata": {"name": DEFAULT_SERVICE_CIDR},
+            "spec": {"cidrs": [allocator.cidr]},
+            "status": {"conditions": [ready]},
+        }
+        try:
+            await cidr_store.create(obj)
+        except Exception as exc:  # another API server may have raced us to it
+            if getattr(exc, "code", None) != 409:
+                raise
 
     async def compact_now(self, keep: int = 0) -> int:
         """Compact storage to (current revision - keep); returns the compacted revision (0 if nothing)."""

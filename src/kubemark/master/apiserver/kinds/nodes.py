@@ -1,5 +1,7 @@
 """Node rules: defaulting (allocatable from capacity), validation (podCIDRs, taints), the spec/status split,
-and the fields that may only be set once (podCIDR, podCIDRs, providerID).
+the fields that may only be set once (podCIDR, podCIDRs, providerID), and canonical quantities in
+status.capacity / status.allocatable (kube-apiserver decodes them into resource.Quantity and writes them back
+canonical: "3.75Gi" is stored and returned as "3840Mi").
 
 Upstream: pkg/registry/core/node/strategy.go, ValidateNode / ValidateNodeUpdate.
 """
@@ -9,10 +11,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from kubemark.kube.quantity import canonicalize_quantities
 from kubemark.master.apiserver.errors import Cause
 from kubemark.master.apiserver.kinds import field, podspec
 from kubemark.master.apiserver.kinds.kind_strategy import KindStrategy
 from kubemark.master.apiserver.strategy import Obj
+
+
+def canonicalize_node_status(status: object) -> None:
+    """capacity and allocatable as Quantity.String() prints them (already canonical strings are left alone)."""
+    if isinstance(status, dict):
+        canonicalize_quantities(status.get("capacity"))
+        canonicalize_quantities(status.get("allocatable"))
 
 
 def default_node(obj: Obj) -> None:
@@ -20,6 +30,7 @@ def default_node(obj: Obj) -> None:
     if obj.get("spec") is None:
         obj["spec"] = {}
     status = obj.get("status")
+    canonicalize_node_status(status)
     if isinstance(status, dict) and isinstance(status.get("capacity"), dict) and not status.get("allocatable"):
         status["allocatable"] = dict(status["capacity"])
 
@@ -90,6 +101,7 @@ class NodeStrategy(KindStrategy):
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)
         _sync_pod_cidrs(new.setdefault("spec", {}))
+        canonicalize_node_status(new.get("status"))  # kept from `old`: a no-op unless stored before this rule
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
         new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
@@ -113,5 +125,6 @@ class NodeStrategy(KindStrategy):
     def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_status_update(new, old)
         status = new.get("status")
+        canonicalize_node_status(status)
         if isinstance(status, dict) and status.get("capacity") and not status.get("allocatable"):
             status["allocatable"] = dict(status["capacity"])

@@ -3,6 +3,10 @@ of mutable spec fields, graceful deletion, and the `binding` and `eviction` subr
 
 Upstream: pkg/registry/core/pod/strategy.go and storage/storage.go, pkg/apis/core/v1/defaults.go,
 ValidatePodUpdate, and the ServiceAccount, Priority and DefaultTolerationSeconds admission plugins.
+
+Quantities (containers' and init containers' resources, pod-level resources, overhead, and the resources in
+container statuses) are rewritten canonical on every write, as kube-apiserver's decoding into
+resource.Quantity does: "0.5" cpu is stored and returned as "500m".
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubemark.kube.meta import now_rfc3339
+from kubemark.kube.quantity import canonicalize_quantities
 from kubemark.master.apiserver import errors
 from kubemark.master.apiserver.errors import Cause
 from kubemark.master.apiserver.kinds import field, podspec
@@ -67,6 +72,43 @@ def set_condition(status: Obj, condition_type: str, value: str, now: str) -> Non
     conditions.append({"type": condition_type, "status": value, "lastProbeTime": None, "lastTransitionTime": now})
 
 
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+_STATUS_LISTS = ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses")
+
+
+def _canonicalize_requirements(resources: Any) -> None:
+    if isinstance(resources, dict):
+        canonicalize_quantities(resources.get("requests"))
+        canonicalize_quantities(resources.get("limits"))
+
+
+def canonicalize_pod_spec(spec: Any) -> None:
+    """Canonical quantities in a PodSpec: every container's resources, spec.resources and spec.overhead."""
+    if not isinstance(spec, dict):
+        return
+    for key in _CONTAINER_LISTS:
+        containers = spec.get(key)
+        if isinstance(containers, list):
+            for container in containers:
+                if isinstance(container, dict):
+                    _canonicalize_requirements(container.get("resources"))
+    _canonicalize_requirements(spec.get("resources"))
+    canonicalize_quantities(spec.get("overhead"))
+
+
+def canonicalize_pod_status(status: Any) -> None:
+    """Canonical quantities in a PodStatus: container statuses' allocatedResources and resources."""
+    if not isinstance(status, dict):
+        return
+    for key in _STATUS_LISTS:
+        statuses = status.get(key)
+        if isinstance(statuses, list):
+            for cs in statuses:
+                if isinstance(cs, dict):
+                    canonicalize_quantities(cs.get("allocatedResources"))
+                    _canonicalize_requirements(cs.get("resources"))
+
+
 def _mutable_view(spec: Obj, reference: Obj) -> Obj:
     """`spec` with the fields a pod update may change replaced by `reference`'s, for comparison."""
     view = copy.deepcopy(spec)
@@ -99,6 +141,7 @@ class PodStrategy(KindStrategy):
     def prepare_for_create(self, obj: Obj) -> None:
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):
+            canonicalize_pod_spec(spec)
             podspec.default_pod_spec(spec)
             podspec.default_requests_from_limits(spec)
             spec.setdefault("enableServiceLinks", True)
@@ -123,6 +166,7 @@ class PodStrategy(KindStrategy):
         spec = new.get("spec")
         if isinstance(spec, dict):
             # Updates are decoded with defaulting upstream, so a PUT of the user's manifest compares equal.
+            canonicalize_pod_spec(spec)
             podspec.default_pod_spec(spec)
             podspec.default_requests_from_limits(spec)
 
@@ -151,6 +195,10 @@ class PodStrategy(KindStrategy):
         if _mutable_view(new_spec, old_spec) != old_spec:
             causes.append(field.forbidden("spec", POD_UPDATE_FORBIDDEN))
         return causes
+
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
+        super().prepare_for_status_update(new, old)
+        canonicalize_pod_status(new.get("status"))
 
     def validate_status_update(self, new: Obj, old: Obj) -> list[Cause]:
         phase = (new.get("status") or {}).get("phase")
