@@ -56,6 +56,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from _harness import cpu_seconds, emit, machine_busy_seconds, percentile, raise_open_files, rss_bytes
 from kubemark.client import ClusterCredentials, RestClient, load_kubeconfig
+from kubemark.master.apiserver.metrics import RESOURCE_METRIC_VERBS  # audit verbs -> metrics verbs
 from kubemark.master.child_process import terminate_with_parent
 
 log = logging.getLogger("peer_go_kubemark")
@@ -65,16 +66,6 @@ PREFIX = {"go": "go-node", "ours": "py-node"}
 KUBE_PROXY_USER = "system:kube-proxy"
 KUBELET_PORT_BASE = 20000  # Go hollow kubelet i serves on 20000 + i (one host, unlike pods in their own netns)
 READY_PREFIX = "POOL "
-AUDIT_VERBS = {
-    "get": "GET",
-    "list": "LIST",
-    "watch": "WATCH",
-    "create": "POST",
-    "update": "PUT",
-    "patch": "PATCH",
-    "delete": "DELETE",
-    "deletecollection": "DELETE",
-}
 # The user agents each kind's clients send (Go: cmd/kubemark sets them; ours: "<daemon>/<version> ... kubemark").
 AGENTS = {"go": ("hollow-kubelet", "hollow-proxy"), "ours": ("kubelet/", "kube-proxy/", "node-problem-detector/")}
 AUDIT_POLICY = """\
@@ -218,7 +209,7 @@ def audit_profile(
             agent = event.get("userAgent", "")
             if not agent.startswith(agents):
                 continue
-            verb = AUDIT_VERBS.get(event.get("verb", ""), event.get("verb", "").upper())
+            verb = RESOURCE_METRIC_VERBS.get(event.get("verb", ""), event.get("verb", "").upper())
             stage = event.get("stage")
             if stage != ("ResponseStarted" if verb == "WATCH" else "ResponseComplete"):
                 continue

@@ -39,7 +39,7 @@ READ_ONLY = "readOnly"
 MUTATING = "mutating"
 
 # RequestInfo verb → upstream metrics verb for resource requests (deletecollection is a DELETE upstream).
-_RESOURCE_VERBS = {
+RESOURCE_METRIC_VERBS = {
     "get": "GET",
     "list": "LIST",
     "watch": "WATCH",
@@ -61,7 +61,7 @@ _SLI_LABELS = ("verb", "group", "version", "resource", "subresource", "scope", "
 def metrics_verb(info: RequestInfo, *, apply: bool = False) -> str:
     """The `verb` label upstream would report for this request."""
     if info.is_resource_request:
-        verb = _RESOURCE_VERBS.get(info.verb, "other")
+        verb = RESOURCE_METRIC_VERBS.get(info.verb, "other")
         if apply and verb == "PATCH":
             return "APPLY"
         return verb
