@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from dataclasses import field as field_
+from typing import Any
 
 from kubemark import codec
 from kubemark.master.apiserver.errors import Cause
@@ -281,23 +282,36 @@ class EndpointsStrategy(KindStrategy):
 
 
 def _default_endpoints(obj: Obj) -> None:
-    for subset in obj.get("subsets") or ():
-        for port in subset.get("ports") or () if isinstance(subset, dict) else ():
+    for subset in _items(obj.get("subsets")):
+        for port in _items(subset.get("ports")) if isinstance(subset, dict) else ():
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
 
 
 def _validate_endpoints(obj: Obj) -> list[Cause]:
     causes: list[Cause] = []
-    for i, subset in enumerate(obj.get("subsets") or ()):
+    subsets = obj.get("subsets") or ()
+    if not isinstance(subsets, list):
+        return [field.invalid("subsets", subsets, "must be a list of objects")]
+    for i, subset in enumerate(subsets):
+        if not isinstance(subset, dict):
+            causes.append(field.invalid(f"subsets[{i}]", subset, "must be an object"))
+            continue
         for key in ("addresses", "notReadyAddresses"):
-            for j, address in enumerate(subset.get(key) or ()):
-                if not (address or {}).get("ip"):
+            for j, address in enumerate(_items(subset.get(key))):
+                if not (address.get("ip") if isinstance(address, dict) else None):
                     causes.append(field.required(f"subsets[{i}].{key}[{j}].ip"))
-        for j, port in enumerate(subset.get("ports") or ()):
-            number = (port or {}).get("port")
+        for j, port in enumerate(_items(subset.get("ports"))):
+            number = port.get("port") if isinstance(port, dict) else None
             if not isinstance(number, int) or not 1 <= number <= 65535:
                 causes.append(
                     field.invalid(f"subsets[{i}].ports[{j}].port", number, "must be between 1 and 65535, inclusive")
                 )
     return causes
+
+
+def _items(value: Any) -> list[Any]:
+    """A list field's items; a non-list counts as one bad item (so validation names it, never crashes)."""
+    if not value:
+        return []
+    return value if isinstance(value, list) else [value]
