@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -259,11 +260,16 @@ async def test_status_is_patched_only_on_change_or_after_the_report_period(
         assert await kubelet.node_informer.wait_synced(5)
         node = await admin.get(resource_path("", "v1", "nodes", name="steady-0"))
         assert node["status"]["capacity"]["memory"] == "3840Mi" and node["status"]["capacity"]["cpu"] == "1"
-        for _ in range(29):  # nodeStatusUpdateFrequency ticks within nodeStatusReportFrequency
+        # The first periodic report comes nodeStatusReportFrequency plus kubelet's one-time random delay after
+        # the change (-150..+150 s); every nodeStatusUpdateFrequency tick before that sends nothing.
+        delay = kubelet.reporter.delay_after_change
+        assert -150.0 <= delay <= 150.0
+        ticks = math.ceil((300 + delay) / 10)
+        for _ in range(ticks - 1):
             clock.now += 10
             assert await kubelet.sync_node_status() is False
         assert len(patches) == 1
-        clock.now += 10  # 300 s since the last report: the periodic one
+        clock.now += 10  # the report period (plus the delay) has passed: the periodic one
         assert await kubelet.sync_node_status() is True
         assert len(patches) == 2 and kubelet.reporter.patches == 2
         for _ in range(5):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from kubemark.hollow.config import node_config_from_dict
 from kubemark.hollow.podstatus import ContainerRecord, PodView, admit, build_status, merge_status, status_patch
 from kubemark.hollow.status import NodeIdentity, NodeSpecFacts, NodeStatusReporter, build_node, status_changed
@@ -50,7 +54,7 @@ def test_registered_node_has_kubelet_fields() -> None:
 def test_status_patch_only_on_change_or_after_the_report_period() -> None:
     clock = Clock()
     facts = _facts(heartbeat={"statusReportFrequency": 300})
-    reporter = NodeStatusReporter(facts, clock=clock)
+    reporter = NodeStatusReporter(facts, clock=clock, rng=FixedRandom(0.5))  # no extra delay after a change
     node = build_node(facts, clock.now)
     node["metadata"]["resourceVersion"] = "5"
 
@@ -80,6 +84,60 @@ def test_status_patch_only_on_change_or_after_the_report_period() -> None:
     assert changed is not None
     mem = next(c for c in changed["status"]["conditions"] if c["type"] == "MemoryPressure")
     assert mem["status"] == "True" and mem["reason"] == "KubeletHasInsufficientMemory"
+
+
+class FixedRandom(random.Random):
+    """random() answers the given values in turn (the last one repeats)."""
+
+    def __init__(self, *values: float) -> None:
+        super().__init__(0)
+        self.values = list(values)
+
+    def random(self) -> float:
+        return self.values.pop(0) if len(self.values) > 1 else self.values[0]
+
+
+def test_report_after_a_change_waits_a_one_time_random_delay_as_kubelet() -> None:
+    """kubelet's delayAfterNodeStatusChange: frequency * (rand - 0.5) once after a change, then the plain period."""
+    clock = Clock()
+    facts = _facts(heartbeat={"statusReportFrequency": 300})
+    reporter = NodeStatusReporter(facts, clock=clock, rng=FixedRandom(0.9))  # +120 s after the change
+    node = build_node(facts, clock.now)
+    first = reporter.patch_for(node)  # Ready False -> True: a change
+    assert first is not None
+    node = apply_strategic_merge_patch(node, first, "Node")
+    reporter.reported()
+    assert reporter.delay_after_change == pytest.approx(120.0)
+    clock.now += 300
+    assert reporter.patch_for(node) is None  # 5 min passed, but the one-time delay has not
+    clock.now += 119
+    assert reporter.patch_for(node) is None
+    clock.now += 1
+    periodic = reporter.patch_for(node)
+    assert periodic is not None
+    node = apply_strategic_merge_patch(node, periodic, "Node")
+    reporter.reported()
+    assert reporter.delay_after_change == 0.0  # a periodic report resets it: every 5 min from now on
+    clock.now += 299
+    assert reporter.patch_for(node) is None
+    clock.now += 1
+    assert reporter.patch_for(node) is not None
+
+
+def test_report_delays_spread_nodes_over_half_to_one_and_a_half_periods() -> None:
+    """Many nodes started together: their first periodic reports spread over [2.5, 7.5] min, not all at 5 min."""
+    delays = []
+    rng = random.Random(7)
+    for _ in range(200):
+        clock = Clock()
+        facts = _facts(heartbeat={"statusReportFrequency": 300})
+        reporter = NodeStatusReporter(facts, clock=clock, rng=rng)
+        node = build_node(facts, clock.now)
+        assert reporter.patch_for(node) is not None
+        reporter.reported()
+        delays.append(reporter.delay_after_change)
+    assert all(-150.0 <= d <= 150.0 for d in delays)
+    assert min(delays) < -100 and max(delays) > 100  # spread, not one value
 
 
 def test_quantities_compare_by_value_as_semantic_deep_equal() -> None:

@@ -187,7 +187,7 @@ class HollowKubelet:
         )
         self.recorder = recorder or EventRecorder(client, component="kubelet", host=name, enabled=config.events)
         self.facts = NodeSpecFacts(name, index, config, NodeIdentity.for_node(name))
-        self.reporter = NodeStatusReporter(self.facts, clock=clock)
+        self.reporter = NodeStatusReporter(self.facts, clock=clock, rng=self._rng)
         hb = config.heartbeat
         self.lease = LeaseHeartbeat(
             heartbeat_client or client,

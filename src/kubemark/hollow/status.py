@@ -2,7 +2,10 @@
 
 Like kubelet: status is recomputed every nodeStatusUpdateFrequency (10 s) from the last known Node, and a
 strategic-merge PATCH (conditions merged by type, with `$setElementOrder/conditions`) is sent only when
-something other than heartbeat times changed, or nodeStatusReportFrequency (5 min) has passed.
+something other than heartbeat times changed, or nodeStatusReportFrequency (5 min) has passed. After a change
+(and the first report) the next periodic report waits a one-time random extra delay, uniform in +-50 % of the
+report frequency (kubelet's delayAfterNodeStatusChange), so nodes that started together do not report together;
+later periodic reports are every 5 min exactly.
 
 Quantities (capacity, allocatable) are emitted in canonical form, as kube-apiserver returns them, and compared
 by value, as kubelet's Semantic.DeepEqual does: the server answers "3840Mi" for "3.75Gi", and a string
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -228,12 +232,18 @@ def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
 class NodeStatusReporter:
     """Decides whether a status sync PATCHes, and builds the patch; the caller sends it and calls `reported`."""
 
-    def __init__(self, facts: NodeSpecFacts, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, facts: NodeSpecFacts, *, clock: Callable[[], float] = time.time, rng: random.Random | None = None
+    ) -> None:
         self.facts = facts
         self._clock = clock
+        self._rng = rng or random.Random()
         self.last_report: float | None = None
         self.patches = 0
         self._static_status: dict[str, Any] | None = None
+        # kubelet's delayAfterNodeStatusChange: added to the report period once after a change.
+        self.delay_after_change = 0.0
+        self._pending_delay = 0.0
 
     def _static(self) -> dict[str, Any]:
         # Time-independent fields are computed once (quantity parsing and friends are not free at 200 syncs/s).
@@ -260,9 +270,13 @@ class NodeStatusReporter:
         """The status PATCH to send now, or None when nothing changed and the report period has not passed."""
         now = self._clock()
         old_status = original.get("status") or {}
-        due = self.last_report is None or now - self.last_report >= self.facts.config.heartbeat.status_report_frequency
-        if not due and not self._changed(old_status, now):
+        frequency = self.facts.config.heartbeat.status_report_frequency
+        changed = self._changed(old_status, now)
+        due = self.last_report is None or now - self.last_report >= frequency + self.delay_after_change
+        if not due and not changed:
             return None
+        # A change or the first report draws a new one-time delay; a plain periodic report resets it.
+        self._pending_delay = frequency * (self._rng.random() - 0.5) if changed or self.last_report is None else 0.0
         patch = create_strategic_merge_patch(original, self.desired(original, now), "Node")
         return patch or None
 
@@ -289,4 +303,5 @@ class NodeStatusReporter:
 
     def reported(self) -> None:
         self.last_report = self._clock()
+        self.delay_after_change = self._pending_delay
         self.patches += 1
