@@ -550,6 +550,8 @@ async def run_kind(
                 "connections_before_kind": conns0,
                 "watches_held_per_node": held,
                 "watches_held_per_node_total": round(sum(held.values()), 2),
+                # The same as a fidelity profile: `kubemark fidelity OUT.json --profile watches_held_profile`.
+                "watches_held_profile": {f"WATCH {resource}": n for resource, n in held.items()},
                 "master_cpu_cores": {k: round((mcpu1[k] - mcpu0.get(k, 0.0)) / secs, 3) for k in mcpu1},
                 # The whole machine's busy cores, and what neither the nodes nor the master used (neighbours).
                 "machine_busy_cores": round((busy1 - busy0) / secs, 3),

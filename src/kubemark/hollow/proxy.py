@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROXY_LABEL_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
+# kube-proxy's watch filters (cmd/kube-proxy/app/server.go): Services another proxy does not claim, minus
+# headless ones (DNS serves those); EndpointSlices not of headless Services.
+SERVICE_LABEL_SELECTOR = "!service.kubernetes.io/service-proxy-name"
+SERVICE_FIELD_SELECTOR = "spec.clusterIP!=None"
+ENDPOINT_SLICE_LABEL_SELECTOR = "!service.kubernetes.io/headless"
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -120,12 +124,16 @@ class HollowProxy:
         self._on_latency = on_programming_latency
         self._clock = clock
         self.services = Informer(
-            client, resource_path("", "v1", "services"), label_selector=PROXY_LABEL_SELECTOR, shared=shared
+            client,
+            resource_path("", "v1", "services"),
+            label_selector=SERVICE_LABEL_SELECTOR,
+            field_selector=SERVICE_FIELD_SELECTOR,
+            shared=shared,
         )
         self.slices = Informer(
             client,
             resource_path("discovery.k8s.io", "v1", "endpointslices"),
-            label_selector=PROXY_LABEL_SELECTOR,
+            label_selector=ENDPOINT_SLICE_LABEL_SELECTOR,
             shared=shared,
         )
         self.node = Informer(client, resource_path("", "v1", "nodes"), field_selector=f"metadata.name={node_name}")
