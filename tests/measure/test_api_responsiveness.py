@@ -93,7 +93,7 @@ async def test_scrape_of_the_embedded_master_sees_our_calls(tmp_path: Path) -> N
     finally:
         await plane.stop()
     delta = histogram_delta(after, before)
-    created = delta[ApiCallKey("POST", "configmaps", "", "namespace")]
+    created = delta[ApiCallKey("POST", "configmaps", "", "resource")]  # CleanScope: a create is "resource"
     assert created.count == 5
     assert [c.verb for c in recorder.calls if c.resource == "configmaps"] == ["POST"] * 5
     assert all(c.status == 201 for c in recorder.calls if c.resource == "configmaps")

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubemark.kube import resources
+from kubemark.kube.request_scope import request_scope
 
 
 def _seg(value: str) -> str:
@@ -52,7 +53,8 @@ def object_path(obj: Mapping[str, Any], namespace: str, name: str | None = None)
 
 @dataclass(frozen=True, slots=True)
 class PathInfo:
-    """What a request path addresses. `scope` is clusterloader2's: resource, namespace or cluster."""
+    """What a request path addresses. `scope` (resource, namespace or cluster) is a GET's of the path; a create's
+    or a selector's may differ (kubemark.kube.request_scope)."""
 
     resource: str
     subresource: str
@@ -78,10 +80,4 @@ def describe_path(path: str) -> PathInfo:
     resource = rest[0]
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
-    if name:
-        scope = "resource"
-    elif namespace:
-        scope = "namespace"
-    else:
-        scope = "cluster"
-    return PathInfo(resource, subresource, namespace, name, scope)
+    return PathInfo(resource, subresource, namespace, name, request_scope(namespace=namespace, name=name, create=False))

@@ -44,6 +44,7 @@ from kubemark.client.kubeconfig import ClusterCredentials
 from kubemark.client.paths import describe_path, resource_path
 from kubemark.client.ratelimit import TokenBucket
 from kubemark.client.retry import Backoff, is_retryable
+from kubemark.kube.request_scope import request_scope
 
 __all__ = [
     "PATCH_CONTENT_TYPES",
@@ -255,12 +256,16 @@ class RestClient:
         if self.on_request is None:
             return
         info = describe_path(path)
+        verb = _verb(method, info.name, q)
+        selector = q.get("fieldSelector", "") if verb in ("LIST", "WATCH") else ""
         record = RequestRecord(
-            verb=_verb(method, info.name, q),
+            verb=verb,
             path=path,
             resource=info.resource,
             subresource=info.subresource,
-            namespace_scope=info.scope,
+            namespace_scope=request_scope(
+                namespace=info.namespace, name=info.name, create=method == "POST", field_selector=selector
+            ),
             status=status,
             seconds=time.perf_counter() - t0,
             started_at=wall,

@@ -274,3 +274,20 @@ def object_fields(kind: str, obj: dict[str, Any]) -> dict[str, str]:
     if extra is not None:
         fields.update(extra(obj))
     return fields
+
+
+def selected_name(field_selector: str) -> str:
+    """The name an exact `metadata.name=<name>` term of a field selector requires, else "" (as upstream's
+    RequestInfoFactory takes a list/watch's name from it, when it is a valid path segment)."""
+    if "metadata.name" not in field_selector:
+        return ""
+    if field_selector.startswith("metadata.name=") and not ("," in field_selector or "\\" in field_selector):
+        name: str | None = field_selector[len("metadata.name=") :].removeprefix("=")  # the kubelet's form
+    else:
+        try:
+            name = parse_field_selector(field_selector).value_for("metadata.name")
+        except FieldSelectorError:
+            return ""
+    if not name or name in (".", "..") or "/" in name or "%" in name:
+        return ""
+    return name

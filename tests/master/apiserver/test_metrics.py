@@ -66,6 +66,10 @@ def test_request_series_labels_and_buckets() -> None:
     metrics.observe(lst, 200, 2.5, dry_run=False)
     create = parse_request_info("POST", "/api/v1/namespaces/ns/pods")
     metrics.observe(create, 201, 0.01, dry_run=True)
+    own_node = parse_request_info("GET", "/api/v1/nodes", {"fieldSelector": "metadata.name=n1"})
+    metrics.observe(own_node, 200, 0.01)
+    pods = parse_request_info("GET", "/api/v1/namespaces/ns/pods", {"fieldSelector": "spec.nodeName=n1"})
+    metrics.observe(pods, 200, 0.01)
     s = _samples(metrics)
 
     total = s["apiserver_request_total"]
@@ -73,7 +77,10 @@ def test_request_series_labels_and_buckets() -> None:
     assert _one(total, **base, scope="resource", code="200", component="apiserver", dry_run="").value == 2
     assert _one(total, **base, scope="resource", code="404").value == 1
     assert _one(total, verb="LIST", group="apps", resource="deployments", scope="cluster", code="200").value == 1
-    assert _one(total, verb="POST", scope="namespace", dry_run="All", code="201").value == 1
+    # CleanScope: a create is "resource"; a list's exact metadata.name selector names it ("resource" too).
+    assert _one(total, verb="POST", scope="resource", dry_run="All", code="201").value == 1
+    assert _one(total, verb="LIST", resource="nodes", scope="resource").value == 1
+    assert _one(total, verb="LIST", resource="pods", scope="namespace").value == 1
 
     buckets = s["apiserver_request_duration_seconds_bucket"]
     get_buckets = [b for b in buckets if b.labels["verb"] == "GET"]

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from kubemark.kube import fields as kfields
+from kubemark.kube.fields import selected_name
 from kubemark.master.apiserver.node_graph import (
     CONFIGMAP,
     POD_CERTIFICATE_REQUEST,
@@ -531,20 +532,3 @@ def _related(node: str, kind: str, namespace: str, name: str, graph: NodeGraph) 
     if graph.allows(node, kind, namespace, name):
         return None
     return f"no relationship found between node '{node}' and this object"
-
-
-def selected_name(field_selector: str) -> str:
-    """The name an exact `metadata.name=<name>` term of a field selector requires, else "" (as upstream's
-    RequestInfoFactory takes a list/watch's name from it, when it is a valid path segment)."""
-    if "metadata.name" not in field_selector:
-        return ""
-    if field_selector.startswith("metadata.name=") and not ("," in field_selector or "\\" in field_selector):
-        name: str | None = field_selector[len("metadata.name=") :].removeprefix("=")  # the kubelet's form
-    else:
-        try:
-            name = kfields.parse_field_selector(field_selector).value_for("metadata.name")
-        except kfields.FieldSelectorError:
-            return ""
-    if not name or name in (".", "..") or "/" in name or "%" in name:
-        return ""
-    return name

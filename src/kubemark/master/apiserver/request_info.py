@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from kubemark.kube.request_scope import request_scope
+
 # Subresources that hold a connection open or proxy; excluded from latency SLIs, like upstream.
 LONG_RUNNING_SUBRESOURCES = frozenset({"proxy", "log", "exec", "attach", "portforward"})
 
@@ -59,12 +61,11 @@ class RequestInfo:
 
     @property
     def scope(self) -> str:
-        """The SLO scope label: resource (named object), namespace, or cluster."""
-        if self.name:
-            return "resource"
-        if self.namespace:
-            return "namespace"
-        return "cluster"
+        """The metrics' scope label: resource (a named object or a create), namespace, or cluster."""
+        selector = self.field_selector if self.verb in ("list", "watch") else ""
+        return request_scope(
+            namespace=self.namespace, name=self.name, create=self.verb == "create", field_selector=selector
+        )
 
     @property
     def is_long_running(self) -> bool:
