@@ -94,6 +94,10 @@ PATCH = {
     ("DeploymentStatus", "conditions"): ("merge", "type"),
     ("ReplicaSetStatus", "conditions"): ("merge", "type"),
     ("JobStatus", "conditions"): ("merge", "type"),
+    ("StatefulSetStatus", "conditions"): ("merge", "type"),
+    ("DaemonSetStatus", "conditions"): ("merge", "type"),
+    ("PodDisruptionBudgetStatus", "conditions"): ("merge", "type"),
+    ("PersistentVolumeClaimStatus", "conditions"): ("merge", "type"),
     ("ServiceCIDRStatus", "conditions"): ("merge", "type"),
     ("PodCertificateRequestStatus", "conditions"): ("merge", "type"),
 }
@@ -105,6 +109,7 @@ LIST_TYPES = {
     ("PodSpec", "schedulingGates"): ("map", ["name"]),
     ("PodSpec", "resourceClaims"): ("map", ["name"]),
     ("ServiceStatus", "conditions"): ("map", ["type"]),
+    ("PodDisruptionBudgetStatus", "conditions"): ("map", ["type"]),
     ("JobStatus", "conditions"): ("atomic", []),
     ("EndpointSlice", "endpoints"): ("atomic", []),
     ("EndpointSlice", "ports"): ("atomic", []),

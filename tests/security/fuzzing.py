@@ -94,8 +94,24 @@ def _spec_of(rt: ResourceType) -> dict[str, Any]:
             return {}
         case ("coordination.k8s.io", "leases"):
             return {"spec": {"holderIdentity": "fz", "leaseDurationSeconds": 40}}
-        case ("apps", "deployments") | ("apps", "replicasets"):
+        case ("apps", "deployments") | ("apps", "replicasets") | ("apps", "statefulsets"):
             return {"spec": {"replicas": 1, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}}
+        case ("apps", "daemonsets"):
+            return {"spec": {"selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}}
+        case ("apps", "controllerrevisions"):
+            return {"data": {"spec": {"template": _TEMPLATE}}, "revision": 1}
+        case ("", "persistentvolumeclaims"):
+            return {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+        case ("", "persistentvolumes"):
+            return {
+                "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}, "hostPath": {"path": "/fz"}}
+            }
+        case ("scheduling.k8s.io", "priorityclasses"):
+            return {"value": 10}
+        case ("policy", "poddisruptionbudgets"):
+            return {"spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "fz"}}}}
+        case ("networking.k8s.io", "networkpolicies"):
+            return {"spec": {"podSelector": {"matchLabels": {"app": "fz"}}, "ingress": [{"ports": [{"port": 80}]}]}}
         case ("discovery.k8s.io", "endpointslices"):
             return {
                 "addressType": "IPv4",

@@ -171,6 +171,28 @@ _HUGE = json.dumps(
     {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "huge"}, "data": {"k": "x" * MAX_BODY}}
 )
 
+_STS = {
+    "apiVersion": "apps/v1",
+    "kind": "StatefulSet",
+    "metadata": {"name": "new-sts"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "sts"}},
+        "template": {"metadata": {"labels": {"app": "sts"}}, "spec": {"containers": [{"name": "c", "image": "pause"}]}},
+    },
+}
+_PRIORITY_CLASS = {
+    "apiVersion": "scheduling.k8s.io/v1",
+    "kind": "PriorityClass",
+    "metadata": {"name": "new-pc"},
+    "value": 10,
+}
+_PDB = {
+    "apiVersion": "policy/v1",
+    "kind": "PodDisruptionBudget",
+    "metadata": {"name": "new-pdb"},
+    "spec": {"minAvailable": 1},
+}
+
 ROWS: list[Row] = [
     # --- no credentials, bad credentials -------------------------------------------------------------------
     Row("anonymous", "get", "GET", "/healthz", 200),
@@ -721,6 +743,39 @@ ROWS: list[Row] = [
         body=_binding("p4"),
         denied_by="authorizer",
         kubemark=COMPONENTS_ARE_SUPERUSERS,
+    ),
+    # --- the kinds clusterloader2's load test creates: StatefulSets, DaemonSets, PriorityClasses, claims ------
+    Row("admin", "create", "POST", f"/apis/apps/v1/namespaces/{NS}/statefulsets{DRY}", 201, body=_STS),
+    Row("admin", "create", "POST", f"/apis/scheduling.k8s.io/v1/priorityclasses{DRY}", 201, body=_PRIORITY_CLASS),
+    Row("admin", "list", "GET", f"/apis/apps/v1/namespaces/{NS}/daemonsets", 200),
+    Row("scheduler", "list", "GET", "/api/v1/persistentvolumeclaims", 200, note="VolumeBinding reads claims"),
+    Row("node", "list", "GET", "/apis/apps/v1/statefulsets", 403, denied_by="authorizer"),
+    Row(
+        "node",
+        "get",
+        "GET",
+        "/apis/scheduling.k8s.io/v1/priorityclasses/system-node-critical",
+        403,
+        denied_by="authorizer",
+    ),
+    Row(
+        "node",
+        "get",
+        "GET",
+        f"{CORE}/persistentvolumeclaims/unrelated",
+        403,
+        denied_by="authorizer",
+        reason="no relationship found between node 'n1' and this object",
+    ),
+    Row("serviceaccount", "list", "GET", f"/apis/apps/v1/namespaces/{NS}/daemonsets", 403, denied_by="authorizer"),
+    Row(
+        "serviceaccount",
+        "create",
+        "POST",
+        f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets",
+        403,
+        body=_PDB,
+        denied_by="authorizer",
     ),
     # --- a service account with no RoleBindings (robot, authenticated by its TokenRequest token) ------------
     Row("serviceaccount", "get", "GET", "/api", 200),

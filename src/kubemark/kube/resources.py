@@ -107,9 +107,19 @@ RESOURCES: tuple[ResourceType, ...] = (
     _r("coordination.k8s.io", "v1", "Lease", "leases", True),
     _r("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"), ("all",)),
     _r("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"), ("all",)),
+    _r("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), ("all",)),
+    _r("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), ("all",)),
+    _r("apps", "v1", "ControllerRevision", "controllerrevisions", True),
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     _r("batch", "v1", "Job", "jobs", True, (), ("status",), ("all",)),
     _r("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+    # What clusterloader2's load test creates besides the above: a PriorityClass for its DaemonSet, PVCs from
+    # StatefulSet volumeClaimTemplates, NetworkPolicies (CL2_ENABLE_NETWORKPOLICIES) and PodDisruptionBudgets.
+    _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",)),
+    _r("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",)),
+    _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
+    _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     # What a v1.37 kubelet and kube-proxy watch besides the above (no short names or categories upstream):
     # kubelet's CSI volume plugin (CSIDrivers), RuntimeClass manager and PodCertificateRequest manager (its
     # node's requests), kube-proxy's ServiceCIDR config.

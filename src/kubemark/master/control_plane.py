@@ -29,7 +29,13 @@ from kubemark.master.apiserver.server import APIServer, APIServerConfig
 from kubemark.master.apiserver.service_account_tokens import ServiceAccountTokens
 from kubemark.master.child_process import ComponentProcess, free_port
 from kubemark.master.controllers.manager import ControllerOptions
-from kubemark.master.launcher import COMPONENTS_FILE, ComponentPids, write_component_pids
+from kubemark.master.launcher import (
+    COMPONENTS_FILE,
+    METRICS_FILE,
+    ComponentPids,
+    write_component_metrics,
+    write_component_pids,
+)
 from kubemark.master.pki import ClusterPKI, write_kubeconfig
 from kubemark.metrics_endpoint import MetricsEndpoint
 
@@ -193,8 +199,10 @@ class ControlPlane:
             self._write_admin_kubeconfig()
             await self._start_workers(peers)
             await self._start_components()
-            # For whoever started this master (`kubemark run`): which processes are its components.
+            # For whoever started this master (`kubemark run`): which processes are its components, and where
+            # their /metrics are.
             write_component_pids(self.data_dir, self.component_pids())
+            write_component_metrics(self.data_dir, self.published_metrics())
         except BaseException:
             await self.stop()
             raise
@@ -277,6 +285,15 @@ class ControlPlane:
         # Started together (each waits for its own /metrics); a failure stops them all via start()'s cleanup.
         await asyncio.gather(*(p.start() for p in self.processes))
 
+    def published_metrics(self) -> dict[str, str]:
+        """Component -> /metrics URL under the names measurements use (kube-scheduler, kube-controller-manager,
+        etcd: an etcd this master runs serves /metrics on its client URL)."""
+        urls = {COMPONENT_NAMES.get(name, name): url for name, url in self.component_metrics.items()}
+        etcd = self.apiserver.etcd if self.apiserver is not None else None
+        if etcd is not None:
+            urls["etcd"] = f"{etcd.client_url}/metrics"
+        return urls
+
     def component_pids(self) -> ComponentPids:
         """This master's processes by component, for resource usage: under kube-apiserver this process and its
         other API server processes, then etcd, kube-scheduler and kube-controller-manager when each runs as a
@@ -293,8 +310,9 @@ class ControlPlane:
 
     async def stop(self) -> None:
         if self.primary:
-            with contextlib.suppress(FileNotFoundError):
-                (self.data_dir / COMPONENTS_FILE).unlink()
+            for published in (COMPONENTS_FILE, METRICS_FILE):
+                with contextlib.suppress(FileNotFoundError):
+                    (self.data_dir / published).unlink()
         for process in reversed(self.processes):
             await process.stop()
         self.processes.clear()

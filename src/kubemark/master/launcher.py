@@ -9,7 +9,10 @@ A launcher is an async context manager yielding the running master as a `Cluster
 Another way to run a master (say, the real kube-apiserver, kube-controller-manager and kube-scheduler binaries)
 is another `MasterLauncher` subclass. This module also holds what `kubemark master start` tells its launcher:
 the ready line it prints (`ready_line`, `READY_PREFIX`) and the PIDs of its component processes, which it
-writes to `<data-dir>/components.json` (`write_component_pids`, `read_component_pids`) once they are up.
+writes to `<data-dir>/components.json` (`write_component_pids`, `read_component_pids`) once they are up, and
+where the components' own /metrics are (`<data-dir>/component_metrics.json`, `write_component_metrics`,
+`read_component_metrics`: kube-scheduler, kube-controller-manager and etcd on loopback, plain HTTP), which
+clusterloader2's SchedulingMetrics, EtcdMetrics and MetricsForE2E read.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import signal
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -41,8 +44,10 @@ __all__ = [
     "ExternalMaster",
     "MasterLauncher",
     "MasterStartError",
+    "read_component_metrics",
     "read_component_pids",
     "ready_line",
+    "write_component_metrics",
     "write_component_pids",
 ]
 
@@ -52,6 +57,7 @@ MASTER_READY_TIMEOUT = 120.0  # seconds for `kubemark master start` (etcd + PKI)
 STOP_TIMEOUT = 60.0  # seconds after SIGTERM before the master is killed
 READY_PREFIX = "kubemark master ready at "  # `kubemark master start` prints this, then the URL, once serving
 COMPONENTS_FILE = "components.json"  # in the master's data dir: its processes' PIDs by component
+METRICS_FILE = "component_metrics.json"  # in the master's data dir: component name -> its /metrics URL
 ADMIN_KUBECONFIG = "admin.kubeconfig"
 LOG_FILE = "kube-apiserver.log"
 
@@ -64,13 +70,31 @@ def ready_line(url: str, storage: str) -> str:
     return f"{READY_PREFIX}{url} ({storage} storage)"
 
 
-def write_component_pids(data_dir: Path, pids: Mapping[str, int | tuple[int, ...]]) -> Path:
-    """Publish the master's processes in `<data_dir>/components.json`, atomically (a reader never sees half)."""
-    path = data_dir / COMPONENTS_FILE
-    tmp = path.with_name(f".{COMPONENTS_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({name: list(p) if isinstance(p, tuple) else p for name, p in pids.items()}) + "\n")
+def _publish(path: Path, doc: object) -> Path:
+    """Write `doc` as JSON atomically (a reader never sees half)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc) + "\n")
     tmp.replace(path)
     return path
+
+
+def write_component_pids(data_dir: Path, pids: Mapping[str, int | tuple[int, ...]]) -> Path:
+    """Publish the master's processes in `<data_dir>/components.json`."""
+    return _publish(data_dir / COMPONENTS_FILE, {n: list(p) if isinstance(p, tuple) else p for n, p in pids.items()})
+
+
+def write_component_metrics(data_dir: Path, urls: Mapping[str, str]) -> Path:
+    """Publish the components' /metrics URLs (kube-scheduler, kube-controller-manager, etcd) beside their PIDs."""
+    return _publish(data_dir / METRICS_FILE, dict(urls))
+
+
+def read_component_metrics(data_dir: Path) -> dict[str, str]:
+    """What `write_component_metrics` published; {} when nothing is."""
+    try:
+        raw = json.loads((data_dir / METRICS_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    return {str(name): str(url) for name, url in raw.items()}
 
 
 def read_component_pids(data_dir: Path) -> ComponentPids:
@@ -96,6 +120,8 @@ class Cluster:
     embedded: bool  # started for this run (and gone with it), so its nodes and objects need no clean-up
     # node name -> credentials of its kube-proxy; None: the node's own (enough for the embedded master)
     proxy_credentials: Callable[[str], ClusterCredentials] | None = None
+    # component (kube-scheduler, kube-controller-manager, etcd) -> its /metrics URL, where the master publishes it
+    metrics_urls: dict[str, str] = field(default_factory=dict)
 
 
 class MasterLauncher(ABC):
@@ -129,8 +155,18 @@ class MasterLauncher(ABC):
         """The last lines of the master's log, for error reports ("" when there is none to show)."""
         return ""
 
+    def component_metrics_urls(self) -> dict[str, str]:
+        """Component -> /metrics URL a run can scrape without credentials; {} when none are published."""
+        return {}
+
     def cluster(self) -> Cluster:
-        return Cluster(self.admin, self.component_pids(), self.node_credentials, self.embedded)
+        return Cluster(
+            self.admin,
+            self.component_pids(),
+            self.node_credentials,
+            self.embedded,
+            metrics_urls=self.component_metrics_urls(),
+        )
 
     async def __aenter__(self) -> Cluster:
         await self.start()
@@ -284,6 +320,9 @@ class EmbeddedMasterLauncher(MasterLauncher):
 
     def component_pids(self) -> ComponentPids:
         return dict(self._pids)
+
+    def component_metrics_urls(self) -> dict[str, str]:
+        return read_component_metrics(self.data_dir)
 
     async def stop(self) -> None:
         proc = self._proc

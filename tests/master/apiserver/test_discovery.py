@@ -209,4 +209,10 @@ async def test_kubectl_api_resources(kubeconfig: Path) -> None:
     assert ("endpointslices", "discovery.k8s.io/v1") in rows
     code, out, err = await run_kubectl(kubeconfig, "api-resources", "--api-group=apps", "-o", "name")
     assert code == 0, err
-    assert out.split() == ["deployments.apps", "replicasets.apps"]
+    assert out.split() == [
+        "controllerrevisions.apps",
+        "daemonsets.apps",
+        "deployments.apps",
+        "replicasets.apps",
+        "statefulsets.apps",
+    ]

@@ -189,3 +189,98 @@ async def test_watch_too_old_raises_410(k8s_small_window: Clients) -> None:
             resource_version=first.metadata.resource_version,
         )
     assert err.value.status == 410 and "too old resource version" in str(err.value.reason)
+
+
+async def test_load_test_kinds_deserialize_into_the_typed_models(k8s: Clients) -> None:
+    """The kinds clusterloader2 creates round-trip through the official client's typed models (required fields
+    such as DaemonSetStatus.numberReady or PodDisruptionBudgetStatus.expectedPods must be present)."""
+    scheduling = client.SchedulingV1Api(k8s.api_client)
+    policy = client.PolicyV1Api(k8s.api_client)
+    networking = client.NetworkingV1Api(k8s.api_client)
+    template = {
+        "metadata": {"labels": {"app": "x"}},
+        "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]},
+    }
+    selector = {"matchLabels": {"app": "x"}}
+    sts = await k8s.run(
+        k8s.apps.create_namespaced_stateful_set,
+        "default",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "x"},
+            "spec": {"serviceName": "x", "selector": selector, "template": template},
+        },
+    )
+    assert isinstance(sts, client.V1StatefulSet)
+    assert sts.spec.pod_management_policy == "OrderedReady" and sts.status.replicas == 0
+    scale = await k8s.run(k8s.apps.patch_namespaced_stateful_set_scale, "x", "default", {"spec": {"replicas": 2}})
+    assert scale.spec.replicas == 2
+    ds = await k8s.run(
+        k8s.apps.create_namespaced_daemon_set,
+        "default",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "x"},
+            "spec": {"selector": selector, "template": template},
+        },
+    )
+    assert ds.status.number_ready == 0 and ds.spec.update_strategy.rolling_update.max_unavailable == 1
+    listed = await k8s.run(k8s.apps.list_daemon_set_for_all_namespaces)
+    assert [d.metadata.name for d in listed.items] == ["x"]
+    pc = await k8s.run(
+        scheduling.create_priority_class,
+        {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "x"}, "value": 5},
+    )
+    assert pc.value == 5 and pc.preemption_policy == "PreemptLowerPriority"
+    pdb = await k8s.run(
+        policy.create_namespaced_pod_disruption_budget,
+        "default",
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "x"},
+            "spec": {"maxUnavailable": "10%", "selector": selector},
+        },
+    )
+    assert pdb.status.expected_pods == 0 and pdb.spec.max_unavailable == "10%"
+    netpol = await k8s.run(
+        networking.create_namespaced_network_policy,
+        "default",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "x"},
+            "spec": {"podSelector": selector},
+        },
+    )
+    assert netpol.spec.policy_types == ["Ingress"]
+    pvc = await k8s.run(
+        k8s.core.create_namespaced_persistent_volume_claim,
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "x"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+    assert pvc.status.phase == "Pending" and pvc.spec.volume_mode == "Filesystem"
+    with pytest.raises(ApiException) as raised:
+        await k8s.run(
+            k8s.core.create_namespaced_pod,
+            "default",
+            {**pod_body("needs-class"), "spec": {**pod_body("p")["spec"], "priorityClassName": "nope"}},
+        )
+    assert raised.value.status == 403
+    pod = await k8s.run(
+        k8s.core.create_namespaced_pod,
+        "default",
+        {**pod_body("classy"), "spec": {**pod_body("p")["spec"], "priorityClassName": "x"}},
+    )
+    assert pod.spec.priority == 5
+    await k8s.run(k8s.apps.delete_namespaced_stateful_set, "x", "default")
+    with pytest.raises(ApiException) as raised:
+        await k8s.run(k8s.apps.read_namespaced_stateful_set, "x", "default")
+    assert raised.value.status == 404

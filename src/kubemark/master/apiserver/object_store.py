@@ -71,7 +71,20 @@ MAX_UPDATE_RETRIES = 32
 RECENT_WRITES = 2048
 
 # Kinds that track metadata.generation (their spec drives a controller or the kubelet).
-_GENERATION_KINDS = frozenset({"deployments.apps", "replicasets.apps", "replicationcontrollers", "jobs.batch", "pods"})
+_GENERATION_KINDS = frozenset(
+    {
+        "deployments.apps",
+        "replicasets.apps",
+        "replicationcontrollers",
+        "jobs.batch",
+        "pods",
+        "statefulsets.apps",
+        "daemonsets.apps",
+        "poddisruptionbudgets.policy",
+        "networkpolicies.networking.k8s.io",
+        "priorityclasses.scheduling.k8s.io",
+    }
+)
 # Kinds whose DELETE returns the deleted object rather than a Status (upstream ReturnDeletedObject).
 _RETURNS_DELETED_OBJECT = frozenset({"pods", "services", "namespaces"})
 # Kinds where a PUT on a missing object creates it (upstream AllowCreateOnUpdate).
@@ -518,6 +531,9 @@ class ResourceStore:
         name = md.get("name") or ""
         if namespace:
             await self._check_namespace(namespace, name or md.get("generateName", ""))
+        admit = self._hook("admit_create")
+        if admit is not None:
+            await admit(obj)  # mutating/validating admission that reads other objects (Priority): a StatusError
         generate = md.get("generateName") or "" if not name else ""
         attempts = GENERATE_NAME_ATTEMPTS if generate else 1
         for attempt in range(attempts):

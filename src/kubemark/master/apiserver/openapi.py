@@ -38,6 +38,7 @@ PACKAGES = {
     "node.k8s.io": "io.k8s.api.node.v1",
     "certificates.k8s.io": "io.k8s.api.certificates.v1",
     "networking.k8s.io": "io.k8s.api.networking.v1",
+    "scheduling.k8s.io": "io.k8s.api.scheduling.v1",
 }
 PATCH_TYPES = (
     "application/json-patch+json",

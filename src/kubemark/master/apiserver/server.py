@@ -227,6 +227,11 @@ class APIServer:
                     index_fields=tuple(_INDEXES.get((rt.group, rt.plural), {})),
                     freshness_timeout=cfg.freshness_timeout,
                 )
+            by_resource = {(rt.group, rt.plural): store for rt, store in self.stores.items()}
+            for store in self.stores.values():
+                bind_stores = getattr(store.strategy, "bind_stores", None)
+                if bind_stores is not None:
+                    bind_stores(lambda group, plural: by_resource.get((group, plural)))
             for store in self.stores.values():
                 if cfg.worker_count > 1 and hasattr(store.strategy, "partition"):
                     store.strategy.partition(cfg.worker_index, cfg.worker_count)
@@ -241,6 +246,7 @@ class APIServer:
                 await self._ensure_namespaces(ns_store)
             if cfg.primary:
                 await self._ensure_default_service_cidr()
+                await self._ensure_system_priority_classes()
             self.app = create_app(
                 self.stores.values(),
                 middlewares=cfg.middlewares,
@@ -297,6 +303,25 @@ class APIServer:
                 continue
             try:
                 await ns_store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            except Exception as exc:  # another API server may have raced us to it
+                if getattr(exc, "code", None) != 409:
+                    raise
+
+    async def _ensure_system_priority_classes(self) -> None:
+        """system-node-critical and system-cluster-critical, as kube-apiserver's bootstrap-system-priority-classes
+        post-start hook creates them (kube-system's critical pods name them)."""
+        from kubemark.master.apiserver.kinds.scheduling import SYSTEM_PRIORITY_CLASSES, system_priority_class
+
+        store = next(
+            (s for rt, s in self.stores.items() if rt.group_resource == "priorityclasses.scheduling.k8s.io"), None
+        )
+        if store is None:
+            return
+        for name in SYSTEM_PRIORITY_CLASSES:
+            if await store.storage.get(store.key("", name)) is not None:
+                continue
+            try:
+                await store.create(system_priority_class(name))
             except Exception as exc:  # another API server may have raced us to it
                 if getattr(exc, "code", None) != 409:
                     raise

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from kubemark.kube.resources import ResourceType
 from kubemark.master.apiserver.errors import Cause
+from kubemark.master.apiserver.options import ListOptions
 from kubemark.master.apiserver.request_info import UserInfo
 
 Obj = dict[str, Any]
@@ -28,7 +29,13 @@ class ObjectStore(Protocol):
 
     rt: ResourceType
 
-    async def get(self, namespace: str, name: str) -> Obj: ...
+    async def get(self, namespace: str, name: str, resource_version: str = "") -> Obj:
+        """GET: resourceVersion "" reads storage (consistent), "0" the watch cache."""
+        ...
+
+    async def list(self, namespace: str, opts: ListOptions) -> Any:
+        """LIST with metav1.ListOptions semantics; the result has `items`."""
+        ...
 
     async def create(self, obj: Obj, user: UserInfo) -> Obj:
         """Full create path: strategy defaulting + validation, then storage."""

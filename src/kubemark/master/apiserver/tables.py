@@ -736,6 +736,194 @@ def _serviceaccount_cells(obj: Obj, now: float) -> list[Any]:
     return [_name(obj), len(obj.get("secrets") or []), _age(obj, now)]
 
 
+STATEFULSET_COLUMNS = [NAME, _col("Ready", "Number of the pod with ready state"), AGE, _CONTAINERS, _IMAGES]
+
+
+def _statefulset_cells(obj: Obj, now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    ready = f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}"
+    return [_name(obj), ready, _age(obj, now), *_container_cells(_template_spec(obj))]
+
+
+DAEMONSET_COLUMNS = [
+    NAME,
+    _col("Desired", "The desired number of pods.", type_="integer"),
+    _col("Current", "The current number of pods.", type_="integer"),
+    _col("Ready", "The number of pods ready.", type_="integer"),
+    _col("Up-to-date", "The number of pods updated.", type_="integer"),
+    _col("Available", "The number of pods available.", type_="integer"),
+    _col("Node Selector", "Which nodes should this daemon set run on."),
+    AGE,
+    _CONTAINERS,
+    _IMAGES,
+    _SELECTOR,
+]
+
+
+def _daemonset_cells(obj: Obj, now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector")
+    return [
+        _name(obj),
+        status.get("desiredNumberScheduled", 0),
+        status.get("currentNumberScheduled", 0),
+        status.get("numberReady", 0),
+        status.get("updatedNumberScheduled", 0),
+        status.get("numberAvailable", 0),
+        format_labels(node_selector),
+        _age(obj, now),
+        *_container_cells(_template_spec(obj)),
+        format_selector(spec.get("selector")),
+    ]
+
+
+CONTROLLERREVISION_COLUMNS = [
+    NAME,
+    _col("Controller", "Controller of the object."),
+    _col("Revision", "Revision of the ControllerRevision.", type_="integer"),
+    AGE,
+]
+
+
+def _controllerrevision_cells(obj: Obj, now: float) -> list[Any]:
+    refs = [r for r in (obj.get("metadata") or {}).get("ownerReferences") or () if r.get("controller")]
+    controller = "<none>"
+    if refs:
+        group = (refs[0].get("apiVersion") or "").split("/")[0] if "/" in (refs[0].get("apiVersion") or "") else ""
+        kind = refs[0].get("kind", "").lower()
+        controller = f"{kind}.{group}/{refs[0].get('name', '')}" if group else f"{kind}/{refs[0].get('name', '')}"
+    return [_name(obj), controller, obj.get("revision", 0), _age(obj, now)]
+
+
+PRIORITYCLASS_COLUMNS = [
+    NAME,
+    _col("Value", "The value of this priority class.", type_="integer"),
+    _col(
+        "Global-Default",
+        "globalDefault specifies whether this PriorityClass should be considered as the default priority.",
+        type_="boolean",
+    ),
+    AGE,
+    _col("PreemptionPolicy", "PreemptionPolicy is the Policy for preempting pods with lower priority."),
+]
+
+
+def _priorityclass_cells(obj: Obj, now: float) -> list[Any]:
+    return [
+        _name(obj),
+        obj.get("value", 0),
+        bool(obj.get("globalDefault")),
+        _age(obj, now),
+        obj.get("preemptionPolicy", ""),
+    ]
+
+
+PDB_COLUMNS = [
+    NAME,
+    _col("Min Available", "The minimum number of pods that must be available."),
+    _col("Max Unavailable", "The maximum number of pods that may be unavailable."),
+    _col("Allowed Disruptions", "Calculated number of pods that may be disrupted at this time.", type_="integer"),
+    AGE,
+]
+
+
+def _pdb_cells(obj: Obj, now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
+    return [
+        _name(obj),
+        "N/A" if min_available is None else str(min_available),
+        "N/A" if max_unavailable is None else str(max_unavailable),
+        status.get("disruptionsAllowed", 0),
+        _age(obj, now),
+    ]
+
+
+NETWORKPOLICY_COLUMNS = [NAME, _col("Pod-Selector", "Pod selector on which the policy is applied."), AGE]
+
+
+def _networkpolicy_cells(obj: Obj, now: float) -> list[Any]:
+    selector = (obj.get("spec") or {}).get("podSelector")
+    return [_name(obj), format_selector(selector) or "<none>", _age(obj, now)]
+
+
+_ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+
+
+def _access_modes(modes: Any) -> str:
+    """helper.GetAccessModesAsString: the short forms in a fixed order, each once."""
+    present = set(modes or ())
+    return ",".join(short for mode, short in _ACCESS_MODES.items() if mode in present)
+
+
+_VOLUME_MODE = _col("VolumeMode", "The volume mode of the volume.", 1)
+_STORAGE_CLASS = _col("StorageClass", "StorageClass of the volume.")
+_VAC = _col("VolumeAttributesClass", "VolumeAttributesClass of the volume.")
+
+PVC_COLUMNS = [
+    NAME,
+    _col("Status", "The phase of the claim."),
+    _col("Volume", "The volume bound to the claim."),
+    _col("Capacity", "The actual resources of the underlying volume."),
+    _col("Access Modes", "The access modes of the underlying volume."),
+    _STORAGE_CLASS,
+    _VAC,
+    AGE,
+    _VOLUME_MODE,
+]
+
+
+def _pvc_cells(obj: Obj, now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    bound = bool(spec.get("volumeName"))
+    capacity = (status.get("capacity") or {}).get("storage", "") if bound else ""
+    return [
+        _name(obj),
+        status.get("phase", ""),
+        spec.get("volumeName", ""),
+        capacity,
+        _access_modes(status.get("accessModes")) if bound else "",
+        spec.get("storageClassName", ""),
+        spec.get("volumeAttributesClassName") or "<unset>",
+        _age(obj, now),
+        spec.get("volumeMode") or "<unset>",
+    ]
+
+
+PV_COLUMNS = [
+    NAME,
+    _col("Capacity", "The capacity of the volume."),
+    _col("Access Modes", "The access modes of the volume."),
+    _col("Reclaim Policy", "What happens to the volume when released from its claim."),
+    _col("Status", "The phase of the volume."),
+    _col("Claim", "The claim bound to the volume."),
+    _STORAGE_CLASS,
+    _VAC,
+    _col("Reason", "Why the volume is in this phase."),
+    AGE,
+    _VOLUME_MODE,
+]
+
+
+def _pv_cells(obj: Obj, now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    ref = spec.get("claimRef") or {}
+    claim = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""
+    return [
+        _name(obj),
+        (spec.get("capacity") or {}).get("storage", ""),
+        _access_modes(spec.get("accessModes")),
+        spec.get("persistentVolumeReclaimPolicy", ""),
+        status.get("phase", ""),
+        claim,
+        spec.get("storageClassName", ""),
+        spec.get("volumeAttributesClassName") or "<unset>",
+        status.get("reason", ""),
+        _age(obj, now),
+        spec.get("volumeMode") or "<unset>",
+    ]
+
+
 def _default_cells(obj: Obj, now: float) -> list[Any]:
     return [_name(obj), _age(obj, now)]
 
@@ -754,6 +942,14 @@ PRINTERS: dict[tuple[str, str], tuple[list[Column], RowCells]] = {
     ("apps", "deployments"): (DEPLOYMENT_COLUMNS, _deployment_cells),
     ("apps", "replicasets"): (REPLICA_COLUMNS, _replicaset_cells),
     ("batch", "jobs"): (JOB_COLUMNS, _job_cells),
+    ("apps", "statefulsets"): (STATEFULSET_COLUMNS, _statefulset_cells),
+    ("apps", "daemonsets"): (DAEMONSET_COLUMNS, _daemonset_cells),
+    ("apps", "controllerrevisions"): (CONTROLLERREVISION_COLUMNS, _controllerrevision_cells),
+    ("scheduling.k8s.io", "priorityclasses"): (PRIORITYCLASS_COLUMNS, _priorityclass_cells),
+    ("policy", "poddisruptionbudgets"): (PDB_COLUMNS, _pdb_cells),
+    ("networking.k8s.io", "networkpolicies"): (NETWORKPOLICY_COLUMNS, _networkpolicy_cells),
+    ("", "persistentvolumeclaims"): (PVC_COLUMNS, _pvc_cells),
+    ("", "persistentvolumes"): (PV_COLUMNS, _pv_cells),
     ("coordination.k8s.io", "leases"): (LEASE_COLUMNS, _lease_cells),
     ("discovery.k8s.io", "endpointslices"): (ENDPOINTSLICE_COLUMNS, _endpointslice_cells),
     ("events.k8s.io", "events"): (EVENT_COLUMNS, _events_v1_cells),

@@ -35,6 +35,10 @@ MONITORED: tuple[tuple[str, str, str], ...] = (
     ("", "v1", "services"),
     ("apps", "v1", "deployments"),
     ("apps", "v1", "replicasets"),
+    ("apps", "v1", "statefulsets"),
+    ("apps", "v1", "daemonsets"),
+    ("apps", "v1", "controllerrevisions"),
+    ("", "v1", "persistentvolumeclaims"),
     ("batch", "v1", "jobs"),
     ("discovery.k8s.io", "v1", "endpointslices"),
 )

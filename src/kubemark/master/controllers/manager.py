@@ -16,7 +16,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from kubemark.client import RestClient, load_kubeconfig
 from kubemark.master.controllers.base import Controller, SharedInformers
+from kubemark.master.controllers.daemonset import DaemonSetController
 from kubemark.master.controllers.deployment import DeploymentController
+from kubemark.master.controllers.disruption import DisruptionController
 from kubemark.master.controllers.endpoints import EndpointsController
 from kubemark.master.controllers.endpointslice import MAX_ENDPOINTS_PER_SLICE, EndpointSliceController
 from kubemark.master.controllers.garbagecollector import GarbageCollector
@@ -27,6 +29,7 @@ from kubemark.master.controllers.nodelifecycle import NodeLifecycleController, N
 from kubemark.master.controllers.podgc import GC_CHECK_PERIOD, TERMINATED_POD_GC_THRESHOLD, PodGCController
 from kubemark.master.controllers.replicaset import REPLICATION_CONTROLLER, ReplicaSetController
 from kubemark.master.controllers.serviceaccount import ServiceAccountController
+from kubemark.master.controllers.statefulset import StatefulSetController
 from kubemark.master.controllers.workqueue import QueueMetrics
 from kubemark.metrics_endpoint import MetricsEndpoint
 
@@ -45,6 +48,9 @@ ALL_CONTROLLERS = (
     "endpointslice",
     "job",
     "podgc",
+    "statefulset",
+    "daemonset",
+    "disruption",
 )
 
 
@@ -68,6 +74,8 @@ class ControllerOptions:
     concurrent_service_endpoint_syncs: int = 5
     max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE
     concurrent_job_syncs: int = 5
+    concurrent_statefulset_syncs: int = 5
+    concurrent_daemonset_syncs: int = 2
     terminated_pod_gc_threshold: int = TERMINATED_POD_GC_THRESHOLD
     pod_gc_period: float = GC_CHECK_PERIOD
     extra: dict[str, object] = field(default_factory=dict)
@@ -104,6 +112,9 @@ FACTORIES: dict[str, Factory] = {
         c, i, workers=o.concurrent_service_endpoint_syncs, max_endpoints_per_slice=o.max_endpoints_per_slice, metrics=m
     ),
     "job": lambda c, i, o, m: JobController(c, i, workers=o.concurrent_job_syncs, metrics=m),
+    "statefulset": lambda c, i, o, m: StatefulSetController(c, i, workers=o.concurrent_statefulset_syncs, metrics=m),
+    "daemonset": lambda c, i, o, m: DaemonSetController(c, i, workers=o.concurrent_daemonset_syncs, metrics=m),
+    "disruption": lambda c, i, o, m: DisruptionController(c, i, metrics=m),
     "podgc": lambda c, i, o, m: PodGCController(
         c, i, period=o.pod_gc_period, terminated_pod_gc_threshold=o.terminated_pod_gc_threshold, metrics=m
     ),

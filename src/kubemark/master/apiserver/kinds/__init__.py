@@ -7,14 +7,19 @@ the instance: some strategies hold state (the Service IP and node port allocator
 from __future__ import annotations
 
 from kubemark.kube.resources import ResourceType
+from kubemark.master.apiserver.kinds.apps import ControllerRevisionStrategy, DaemonSetStrategy, StatefulSetStrategy
 from kubemark.master.apiserver.kinds.configs import ConfigMapStrategy, SecretStrategy
 from kubemark.master.apiserver.kinds.coordination import LeaseStrategy
 from kubemark.master.apiserver.kinds.events import CoreEventStrategy, EventStrategy
 from kubemark.master.apiserver.kinds.kind_strategy import KindStrategy
 from kubemark.master.apiserver.kinds.namespaces import NamespaceStrategy
+from kubemark.master.apiserver.kinds.networking import NetworkPolicyStrategy
 from kubemark.master.apiserver.kinds.nodes import NodeStrategy
 from kubemark.master.apiserver.kinds.pods import PodStrategy
+from kubemark.master.apiserver.kinds.policy import PodDisruptionBudgetStrategy
+from kubemark.master.apiserver.kinds.scheduling import PriorityClassStrategy
 from kubemark.master.apiserver.kinds.services import EndpointsStrategy, ServiceStrategy
+from kubemark.master.apiserver.kinds.storage import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
 from kubemark.master.apiserver.kinds.workloads import (
     DeploymentStrategy,
     JobStrategy,
@@ -35,6 +40,14 @@ _BY_RESOURCE: dict[tuple[str, str], type[KindStrategy]] = {
     ("apps", "deployments"): DeploymentStrategy,
     ("apps", "replicasets"): ReplicaSetStrategy,
     ("batch", "jobs"): JobStrategy,
+    ("apps", "statefulsets"): StatefulSetStrategy,
+    ("apps", "daemonsets"): DaemonSetStrategy,
+    ("apps", "controllerrevisions"): ControllerRevisionStrategy,
+    ("", "persistentvolumeclaims"): PersistentVolumeClaimStrategy,
+    ("", "persistentvolumes"): PersistentVolumeStrategy,
+    ("scheduling.k8s.io", "priorityclasses"): PriorityClassStrategy,
+    ("policy", "poddisruptionbudgets"): PodDisruptionBudgetStrategy,
+    ("networking.k8s.io", "networkpolicies"): NetworkPolicyStrategy,
     ("coordination.k8s.io", "leases"): LeaseStrategy,
     ("events.k8s.io", "events"): EventStrategy,
 }

@@ -7,16 +7,20 @@ The generic machinery may call these optional hooks (all no-ops here):
   (namespaces once the `finalize` subresource empties spec.finalizers);
 - `on_deleted(obj)` once an object is gone from storage, and on a create that failed after defaulting and
   validation (services release their cluster IP and node ports);
-- `warm_up(storage)` once at start-up, before serving (services seed their allocators).
+- `warm_up(storage)` once at start-up, before serving (services seed their allocators);
+- `bind_stores(lookup)` once at start-up with `(group, plural) -> ObjectStore | None` over the server's
+  resources, for rules that read other kinds (Priority admission of pods reads PriorityClasses);
+- `admit_create(obj)` (async, optional, not defined here) before a create's defaulting: admission that needs
+  other objects, raising a StatusError to refuse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from kubemark.master.apiserver.strategy import Obj, Strategy
+from kubemark.master.apiserver.strategy import Obj, ObjectStore, Strategy
 from kubemark.master.storage.base import Storage
 
 
@@ -58,3 +62,6 @@ class KindStrategy(Strategy):
 
     async def warm_up(self, storage: Storage) -> None:
         """Seed in-memory state (allocators) from what storage already holds."""
+
+    def bind_stores(self, lookup: Callable[[str, str], ObjectStore | None]) -> None:
+        """Receive access to the server's other resources (group, plural) -> store; most kinds need none."""

@@ -12,16 +12,18 @@ resource.Quantity does: "0.5" cpu is stored and returned as "500m".
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as field_
 from typing import Any
 
 from kubemark.kube.meta import now_rfc3339
 from kubemark.kube.quantity import canonicalize_quantities
 from kubemark.master.apiserver import errors
 from kubemark.master.apiserver.errors import Cause
-from kubemark.master.apiserver.kinds import field, podspec
+from kubemark.master.apiserver.kinds import disruption, field, podspec, scheduling
 from kubemark.master.apiserver.kinds.kind_strategy import KindStrategy
-from kubemark.master.apiserver.strategy import Obj, SubresourceRequest
+from kubemark.master.apiserver.strategy import Obj, ObjectStore, SubresourceRequest
 
 DEFAULT_TOLERATION_SECONDS = 300
 _NOT_READY = "node.kubernetes.io/not-ready"
@@ -134,9 +136,22 @@ def _mutable_view(spec: Obj, reference: Obj) -> Obj:
 
 @dataclass
 class PodStrategy(KindStrategy):
+    # The PriorityClasses Priority admission reads (None when the server does not serve them).
+    priority_classes: scheduling.PriorityClassLister | None = field_(default=None, repr=False)
+
     def __post_init__(self) -> None:
         self.subresources.setdefault("binding", self.bind)
         self.subresources.setdefault("eviction", self.evict)
+
+    def bind_stores(self, lookup: Callable[[str, str], ObjectStore | None]) -> None:
+        store = lookup("scheduling.k8s.io", "priorityclasses")
+        self.priority_classes = scheduling.PriorityClassLister(store) if store is not None else None
+
+    async def admit_create(self, obj: Obj) -> None:
+        """Priority admission: priorityClassName -> spec.priority and spec.preemptionPolicy (403 if unknown)."""
+        if self.priority_classes is not None:
+            lister = self.priority_classes
+            await scheduling.admit_pod_priority(obj, lister.get, lister.list)
 
     def prepare_for_create(self, obj: Obj) -> None:
         spec = obj.setdefault("spec", {})
@@ -149,7 +164,7 @@ class PodStrategy(KindStrategy):
             account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
             spec["serviceAccountName"] = account
             spec["serviceAccount"] = account
-            # Priority admission without PriorityClasses.
+            # Priority admission (admit_create) has resolved any class; without PriorityClasses, priority 0.
             if not spec.get("priorityClassName"):
                 spec.setdefault("priority", 0)
             spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
@@ -267,7 +282,7 @@ class PodStrategy(KindStrategy):
         return success_status()
 
     async def evict(self, req: SubresourceRequest) -> Obj:
-        """POST pods/{name}/eviction: a graceful delete (no PodDisruptionBudgets exist to refuse it)."""
+        """POST pods/{name}/eviction: a graceful delete that PodDisruptionBudgets may refuse (disruption.py)."""
         if req.verb != "create":
             raise errors.method_not_allowed()
         eviction = req.body or {}
@@ -275,5 +290,5 @@ class PodStrategy(KindStrategy):
         if meta.get("name") and meta["name"] != req.name:
             raise errors.bad_request("name in URL does not match name in Eviction object")
         options = dict(eviction.get("deleteOptions") or {})
-        await req.stores("", "pods").delete(req.namespace, req.name, options, req.user)
+        await disruption.evict(req, options)
         return success_status()
