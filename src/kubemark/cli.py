@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -485,6 +486,14 @@ def run(
     ] = None,
     test: Annotated[str, typer.Option(help="density, load, api, fill, or a test config YAML file.")] = "density",
     set_: Annotated[list[str] | None, typer.Option("--set", help="Test parameter key=value (repeatable).")] = None,
+    testoverrides: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--testoverrides",
+            help="clusterloader2 override file: a YAML map of test parameters (repeatable; later files and --set "
+            "win). CL2_* environment variables are parameters too, where neither sets them.",
+        ),
+    ] = None,
     kubeconfig: Annotated[
         str | None, typer.Option(help="Target an existing cluster instead of the embedded one.")
     ] = None,
@@ -505,7 +514,8 @@ def run(
     """Stand up a cluster of hollow nodes, load it, measure it against the SLOs and write a report."""
     from kubemark.client import KubeconfigError
     from kubemark.hollow.config import NodeConfigError
-    from kubemark.load.config import ConfigError, parse_set_overrides
+    from kubemark.load.config import ConfigError, load_override_files, parse_set_overrides
+    from kubemark.load.environment import EnvParamError, cl2_env_params
     from kubemark.run import RunInterrupted, RunOptions, run_until_signal
 
     master_kind = _master_kind(master, kube_binaries)
@@ -518,10 +528,16 @@ def run(
             )
         _find_kube_binaries_or_exit(kube_binaries)
     try:
+        try:
+            env_params = cl2_env_params(os.environ)
+        except EnvParamError as exc:
+            raise ConfigError("environment", [("", str(exc))]) from None
+        # clusterloader2: override files, then CL2_* variables for the names they leave unset; --set on top.
+        overrides = {**env_params, **load_override_files(testoverrides or []), **parse_set_overrides(set_ or [])}
         options = RunOptions(
             test=test,
             nodes=nodes,
-            overrides=parse_set_overrides(set_ or []),
+            overrides=overrides,
             kubeconfig=kubeconfig,
             out_dir=out,
             keep=keep,
@@ -577,16 +593,19 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
 
 
 def _print_tables(result: RunResult) -> None:
-    """A run's results as terminal tables: pod startup, priority and fairness, SLO verdicts."""
+    """A run's results as terminal tables: pod startup, priority and fairness, what was not measured, SLO verdicts."""
     from rich.console import Console
 
-    from kubemark.report.table import flowcontrol_table, pod_startup_table, verdict_table
+    from kubemark.report.table import flowcontrol_table, not_measured_table, pod_startup_table, verdict_table
 
     console = Console()
     console.print(pod_startup_table(result))
     flowcontrol = flowcontrol_table(result)
     if flowcontrol is not None:
         console.print(flowcontrol)
+    not_measured = not_measured_table(result)
+    if not_measured is not None:
+        console.print(not_measured)
     console.print(verdict_table(result.verdicts))
 
 
@@ -659,6 +678,8 @@ def fidelity(
         typer.echo(f"kubemark: {exc}", err=True)
         raise typer.Exit(2) from exc
     result.context = f"{cand_label} vs {ref_label}"
+    if "watches_held" in profile:
+        result.what = "Watches held per node"
     Console().print(fidelity_table(result))
     if strict and result.unexplained:
         typer.echo(f"unexplained differences: {', '.join(r.key for r in result.unexplained)}", err=True)

@@ -36,6 +36,7 @@ from kubemark.master.launcher import Cluster, EmbeddedMasterLauncher, ExternalMa
 from kubemark.measure.api_responsiveness import ApiCallRecorder, server_perfdata
 from kubemark.measure.barrier import BarrierTimeout
 from kubemark.measure.clock import SkewCheck, probe_clock_skew
+from kubemark.measure.component_metrics import KUBE_PROXY, MetricsReader, exposition_reader, http_metrics_reader
 from kubemark.measure.measurement import MeasureContext
 from kubemark.measure.node_startup import NodeStartupTracker
 from kubemark.measure.results import MeasurementResult, StepResult, Verdict
@@ -131,6 +132,7 @@ class _Run:
         self.nodes: ObjectWatch | None = None
         self.skew: SkewCheck | None = None
         self.namespace_prefix = ""
+        self.pool: Any = None  # the hollow NodePool this run started (chaosMonkey fails its nodes)
 
     def snapshot(self) -> Snapshot:
         created, scheduled, running = self.pod_counts.totals(self.namespace_prefix)
@@ -236,7 +238,7 @@ async def run_test(options: RunOptions) -> RunResult:
                 user_agent="kubemark-player",
             )
             stack.push_async_callback(player_client.close)
-            player = Player(player_client, config, params=params, rng=random.Random(options.seed))
+            player = Player(player_client, config, params=params, rng=random.Random(options.seed), node_target=run.pool)
             measurements = MeasurementSet(
                 MeasureContext(
                     client=admin,
@@ -247,6 +249,7 @@ async def run_test(options: RunOptions) -> RunResult:
                     pids=cluster.pids,
                     latency_trusted=run.skew is None or run.skew.latency_slis_trusted,
                     skew_reason=run.skew.message if run.skew else "",
+                    component_metrics=_component_metrics(cluster, run.pool),
                 )
             )
             await _play(run, player, measurements, config)
@@ -286,6 +289,15 @@ def _ready(node: Mapping[str, Any]) -> bool:
     return node_ready(dict(node))
 
 
+def _component_metrics(cluster: Cluster, pool: Any) -> dict[str, MetricsReader]:
+    """What this run can scrape directly: the master's published component endpoints (the embedded master's
+    kube-scheduler, kube-controller-manager and etcd) and the hollow nodes' kube-proxy histograms."""
+    readers: dict[str, MetricsReader] = {name: http_metrics_reader(url) for name, url in cluster.metrics_urls.items()}
+    if pool is not None:
+        readers[KUBE_PROXY] = exposition_reader(pool.metrics.exposition)
+    return readers
+
+
 async def _start_nodes(run: _Run, cluster: Cluster, stack: contextlib.AsyncExitStack, count: int) -> None:
     from kubemark.hollow.config import load_node_config
     from kubemark.hollow.pool import NodePool
@@ -301,6 +313,7 @@ async def _start_nodes(run: _Run, cluster: Cluster, stack: contextlib.AsyncExitS
         proxy_credentials=cluster.proxy_credentials,
     )
     stack.push_async_callback(pool.stop, delete_nodes=not cluster.embedded and not options.keep)
+    run.pool = pool
     await pool.start()
     assert run.nodes is not None
     if not await run.nodes.wait_until(lambda: run.node_tracker.ready_count >= count, options.node_ready_timeout):
@@ -315,11 +328,14 @@ async def _play(run: _Run, player: Player, measurements: MeasurementSet, config:
     created = await run.step("Creating namespaces", player.create_namespaces())
     try:
         if created:
-            for i, step in enumerate(config.steps, start=1):
-                name = step.name or f"step {i}"
-                body = player.run_phases(step.phases) if step.phases else measurements.execute_all(step.measurements)
-                if not await run.step(name, body):
-                    break
+            async with player.chaos.running():
+                for i, step in enumerate(config.steps, start=1):
+                    name = step.name or f"step {i}"
+                    body = (
+                        player.run_phases(step.phases) if step.phases else measurements.execute_all(step.measurements)
+                    )
+                    if not await run.step(name, body):
+                        break
     finally:
         await measurements.finish()
         if run.options.kubeconfig and not run.options.keep:  # an embedded cluster goes away whole

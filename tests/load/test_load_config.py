@@ -169,14 +169,14 @@ def test_override_file_then_load(tmp_path: Path) -> None:
             "steps[1].phases[0].objectBundle[0].objectTemplatePath: file not found",
         ),
         (
-            "    replicasPerNamespace: {{DefaultParam .CL2_REPLICAS 2}}\n",
+            "    tuningSet: Uniform5qps\n",
             "",
-            "steps[1].phases[0].replicasPerNamespace: Field required",
+            "steps[1].phases[0].tuningSet: Field required",
         ),
         (
-            "      action: start",
-            "      action: begin",
-            'steps[0].measurements[0]: Params.action must be "start" or "gather"',
+            "  - Identifier: PodStartupLatency\n    Method",
+            "  - Method",
+            "steps[0].measurements[0]: a measurement needs exactly one of Identifier and Instances",
         ),
         ("    Method: PodStartupLatency\n", "", "steps[0].measurements[0].Method: Field required"),
         (

@@ -98,3 +98,21 @@ async def test_objects_created_before_the_watch_sees_them_are_waited_for(
         await barrier.wait(0.3)
     # Without a lister the same barrier would have passed on the empty watch.
     assert ControlledPodsBarrier(objects, pod_watch, label_selector="group = latency").problems() == []
+
+
+def test_desired_pods_per_kind_as_clusterloader2() -> None:
+    """GetReplicasFromRuntimeObject: replicas, a Job's parallelism, a DaemonSet's scheduled count once known."""
+    from kubemark.measure.barrier import desired_pods
+
+    assert desired_pods("Deployment")({"spec": {"replicas": 3}}) == 3
+    assert desired_pods("StatefulSet")({"spec": {}}) == 1  # replicas defaults to 1
+    assert desired_pods("Deployment")({"spec": {"replicas": 0}}) == 0
+    assert desired_pods("Job")({"spec": {"parallelism": 4, "completions": 10}}) == 4
+    assert desired_pods("Job")({"spec": {}}) == 1
+    daemon = desired_pods("DaemonSet")
+    fresh = {"metadata": {"generation": 1}, "spec": {}, "status": {}}
+    assert daemon(fresh) is None  # its controller has not counted the nodes yet: not 0, or the barrier passes
+    synced = {"metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 3}}
+    assert daemon(synced) == 3
+    changed = {"metadata": {"generation": 2}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 3}}
+    assert daemon(changed) is None

@@ -196,6 +196,7 @@ class NodePool:
         # One copy of each Service / EndpointSlice version for all the nodes' kubelets and proxies.
         self.shared_objects = SharedObjects()
         self.nodes: dict[str, HollowNode] = {}
+        self.stopped: dict[str, int] = {}  # name -> index of nodes stopped by stop_node (simulated failures)
         self.metrics.bind_pool(self.phase_counts, self.ready_count, lambda: len(self.nodes))
         self._connector: aiohttp.TCPConnector | None = None
         self._starts: set[asyncio.Task[None]] = set()
@@ -288,6 +289,38 @@ class NodePool:
             return False
         return True
 
+    # -- simulated failures (chaosMonkey): a NodeFailureTarget ---------------------------------------------------
+
+    def node_names(self) -> list[str]:
+        """The nodes running now (stopped ones excluded)."""
+        return list(self.nodes)
+
+    async def stop_node(self, name: str) -> None:
+        """Stop one node's kubelet, proxy and NPD as a failed machine stops: no more heartbeats or Lease
+        renewals, the Node object stays. `start_node` brings it back."""
+        node = self.nodes.pop(name)
+        self.stopped[name] = node.index
+        await node.stop(delete_node=False)
+
+    async def start_node(self, name: str) -> None:
+        """Start a stopped node again: a fresh hollow node of the same name, as a rebooted machine's kubelet
+        (it re-registers, reports status and renews its Lease; its pods are whatever the API says)."""
+        index = self.stopped.pop(name)
+        node = HollowNode(
+            name,
+            index,
+            self._creds(name),
+            self.config,
+            metrics=self.metrics,
+            connector=self._connector,
+            shared=self.shared_objects,
+            proxy_creds=self._proxy_creds(name),
+        )
+        self.nodes[name] = node
+        task = asyncio.create_task(self._start_node(node), name=f"restart {name}")
+        self._starts.add(task)
+        task.add_done_callback(self._starts.discard)
+
     async def stop(self, *, delete_nodes: bool = False) -> None:
         for task in list(self._starts):
             task.cancel()
@@ -296,6 +329,7 @@ class NodePool:
             *(node.stop(delete_node=delete_nodes) for node in self.nodes.values()), return_exceptions=True
         )
         self.nodes.clear()
+        self.stopped.clear()
         if self._connector is not None:
             await self._connector.close()
             self._connector = None

@@ -4,6 +4,8 @@ A step's measurement with `action: start` makes the Method's measurement (kubema
 it; `action: gather` gathers it (with the start's Params under the gather's); no action does both at once (only
 meaningful for Sleep and the barriers). Results merge into `MeasurementSet.result`. `finish()` gathers whatever
 is still running without waiting on barriers, so an interrupted or failed run still reports what it measured.
+Measurements that were not measured here (see kubemark.measure.catalog) come back as warnings in the result;
+each is logged once, so the terminal says so as the run goes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from kubemark.kube.durations import parse_duration
 from kubemark.kube.labels import LabelSelectorError, parse_label_selector
 from kubemark.load.config import ConfigError, TestConfig
 from kubemark.load.config import Measurement as MeasurementStep
+from kubemark.measure.catalog import NOT_YET
 from kubemark.measure.measurement import MeasureContext, Measurement
+from kubemark.measure.methods.not_measured import NotMeasuredHere
 from kubemark.measure.registry import MEASUREMENTS
 from kubemark.measure.results import MeasurementResult
 
@@ -34,7 +38,10 @@ def validate_measurements(config: TestConfig, registry: Mapping[str, type[Measur
     for si, step in enumerate(config.steps):
         for mi, m in enumerate(step.measurements):
             where = f"steps[{si}].measurements[{mi}]"
-            if m.method not in registry:
+            if m.method in NOT_YET and m.method not in registry:
+                message = f'clusterloader2 measurement "{m.method}" is not supported by kubemark: {NOT_YET[m.method]}'
+                problems.append((f"{where}.Method", message))
+            elif m.method not in registry:
                 known = ", ".join(registry)
                 problems.append((f"{where}.Method", f'unknown measurement "{m.method}" (known: {known})'))
             if "labelSelector" in m.params:
@@ -61,6 +68,13 @@ class MeasurementSet:
         self.running: dict[str, Measurement] = {}
         self.result = MeasurementResult()
         self._params: dict[str, dict[str, Any]] = {}  # identifier -> the Params it was started with
+
+    def _merge(self, result: MeasurementResult) -> None:
+        """Fold a gathered result in; a warning it is the first to bring is logged for the terminal."""
+        for warning in result.warnings:
+            if warning not in self.result.warnings:
+                log.warning("%s", warning)
+        self.result.merge(result)
 
     async def execute(self, m: MeasurementStep) -> None:
         if m.action in (None, "start"):
@@ -90,14 +104,18 @@ class MeasurementSet:
         if measurement is None:
             if self.registry[method].barrier:
                 raise RuntimeError(f"{identifier}: gathered before it was started")
+            kind = self.registry[method]
+            if issubclass(kind, NotMeasuredHere):  # still say that it was not measured: never a silent pass
+                self._merge(await kind(identifier, self.ctx).gather(params))
+                return
             log.warning("measurement %s gathered but never started", identifier)
             return
         if measurement.barrier:
-            self.result.merge(await measurement.gather(params))
+            self._merge(await measurement.gather(params))
             return  # stays running: later gathers check deletions
         del self.running[identifier]
         try:
-            self.result.merge(await measurement.gather(params))
+            self._merge(await measurement.gather(params))
         finally:
             await measurement.stop()
 
@@ -107,7 +125,7 @@ class MeasurementSet:
         for identifier, measurement in running.items():
             try:
                 if not measurement.barrier:
-                    self.result.merge(await measurement.gather(self._params.get(identifier, {})))
+                    self._merge(await measurement.gather(self._params.get(identifier, {})))
             except Exception:
                 log.exception("gathering %s failed", identifier)
             try:

@@ -1,7 +1,10 @@
 """Tuning sets: when each of a phase's actions starts (clusterloader2 semantics).
 
 Every set starts its actions as tasks at computed *absolute* deadlines (start + offset), so a late wake-up delays
-one action but never the schedule: the achieved rate stays on target however long each sleep overshoots. The clock
+one action but never the schedule: the achieved rate stays on target however long each sleep overshoots. As in
+clusterloader2, the sets that sleep after starting an action (qpsLoad, randomizedLoad, steppedLoad after a full
+burst, timeLimitedLoad) also sleep after the last one: a phase of n actions at qps q lasts at least n/q, which is
+when the next step starts. The clock
 and sleep are injected so tests can run schedules on a fake clock. `execute` returns once every action finished;
 failures are raised together as an ExceptionGroup after all actions ran.
 """
@@ -63,7 +66,8 @@ async def _finish(tasks: list[asyncio.Task[None]], total: int) -> None:
 
 
 class TuningSet:
-    """Base: subclasses define `offsets(n)` (seconds after start for each action) or override `execute`."""
+    """Base: subclasses define `offsets(n)` (seconds after start for each action), and `schedule(n)` when the set
+    waits on after its last start, or override `execute`."""
 
     def __init__(self, timing: Timing) -> None:
         self._timing = timing
@@ -71,14 +75,21 @@ class TuningSet:
     def offsets(self, n: int) -> Iterator[float]:
         raise NotImplementedError
 
+    def schedule(self, n: int) -> tuple[list[float], float]:
+        """The start offsets of n actions and the offset before which `execute` does not return."""
+        offsets = list(self.offsets(n))
+        return offsets, (offsets[-1] if offsets else 0.0)
+
     async def execute(self, actions: Sequence[Action]) -> None:
         timing = self._timing
+        offsets, end = self.schedule(len(actions))
         start = timing.clock()
         tasks: list[asyncio.Task[None]] = []
         try:
-            for action, offset in zip(actions, self.offsets(len(actions)), strict=True):
+            for action, offset in zip(actions, offsets, strict=True):
                 await timing.sleep_until(start + offset)
                 tasks.append(asyncio.ensure_future(action()))
+            await timing.sleep_until(start + end)
         except BaseException:
             for t in tasks:
                 t.cancel()
@@ -96,6 +107,9 @@ class QPSLoad(TuningSet):
     def offsets(self, n: int) -> Iterator[float]:
         return (i / self.qps for i in range(n))
 
+    def schedule(self, n: int) -> tuple[list[float], float]:
+        return list(self.offsets(n)), n / self.qps  # clusterloader2 sleeps 1/qps after every start
+
 
 class RandomizedLoad(TuningSet):
     """randomizedLoad{averageQps}: gaps between starts uniform in [0, 2/averageQps)."""
@@ -106,10 +120,14 @@ class RandomizedLoad(TuningSet):
         self._rng = rng
 
     def offsets(self, n: int) -> Iterator[float]:
-        at = 0.0
-        for _ in range(n):
-            yield at
+        return iter(self.schedule(n)[0])
+
+    def schedule(self, n: int) -> tuple[list[float], float]:
+        offsets, at = [], 0.0
+        for _ in range(n):  # a random sleep after every start, the last one included
+            offsets.append(at)
             at += self._rng.random() * 2.0 / self.average_qps
+        return offsets, at
 
 
 class SteppedLoad(TuningSet):
@@ -123,6 +141,9 @@ class SteppedLoad(TuningSet):
     def offsets(self, n: int) -> Iterator[float]:
         return ((i // self.burst_size) * self.step_delay for i in range(n))
 
+    def schedule(self, n: int) -> tuple[list[float], float]:
+        return list(self.offsets(n)), (n // self.burst_size) * self.step_delay  # a sleep after every full burst
+
 
 class TimeLimitedLoad(TuningSet):
     """timeLimitedLoad{timeLimit}: actions evenly spread, action i at i*timeLimit/n."""
@@ -133,6 +154,9 @@ class TimeLimitedLoad(TuningSet):
 
     def offsets(self, n: int) -> Iterator[float]:
         return (i * self.time_limit / n for i in range(n))
+
+    def schedule(self, n: int) -> tuple[list[float], float]:
+        return list(self.offsets(n)), (self.time_limit if n else 0.0)  # timeLimit/n after every start
 
 
 class RandomizedTimeLimitedLoad(TuningSet):

@@ -1,7 +1,9 @@
 """WaitForControlledPodsRunning: wait until every controlled object has exactly its replicas' pods Running.
 
 Objects (e.g. Deployments matching a label selector) are tracked from `start`; `gather` waits until each live
-object has `spec.replicas` Running, non-terminating pods matching its selector in its namespace, and every object
+object has its desired number of Running, non-terminating pods matching its selector in its namespace (as
+clusterloader2's GetReplicasFromRuntimeObject: `spec.replicas`; a Job's `spec.parallelism`; a DaemonSet's
+`status.desiredNumberScheduled` once its controller has seen the current generation), and every object
 deleted since `start` has no pods left. On timeout the error lists the stuck objects and, for their pods that are
 not Running, the phase and the last condition's reason and message: the answer to "which pods, and why".
 
@@ -153,6 +155,38 @@ def revision_of(obj: Obj) -> int:
     return int(value) if value.isdigit() else 0
 
 
+DesiredPods = Callable[[Obj], "int | None"]  # a controller's desired pod count; None: not known yet
+
+
+def _int(value: Any, default: int) -> int:
+    return default if value is None else int(value or 0)
+
+
+def replicas_wanted(obj: Obj) -> int | None:
+    """Deployments, ReplicaSets, ReplicationControllers, StatefulSets: spec.replicas (defaulted to 1)."""
+    return _int((obj.get("spec") or {}).get("replicas"), 1)
+
+
+def parallelism_wanted(obj: Obj) -> int | None:
+    """Jobs: spec.parallelism (defaulted to 1), the pods that run at once."""
+    return _int((obj.get("spec") or {}).get("parallelism"), 1)
+
+
+def daemon_pods_wanted(obj: Obj) -> int | None:
+    """DaemonSets: one pod per eligible node, as its controller counts them; unknown until the controller has
+    observed the current generation (a fresh DaemonSet's 0 would pass the barrier before any pod exists)."""
+    status = obj.get("status") or {}
+    generation = int((obj.get("metadata") or {}).get("generation") or 0)
+    if int(status.get("observedGeneration") or 0) < generation:
+        return None
+    return _int(status.get("desiredNumberScheduled"), 0)
+
+
+def desired_pods(kind: str) -> DesiredPods:
+    """How a controller of `kind` says how many pods it wants Running."""
+    return {"DaemonSet": daemon_pods_wanted, "Job": parallelism_wanted}.get(kind, replicas_wanted)
+
+
 class ControlledPodsBarrier:
     """Tracks objects seen by `objects` (an ObjectWatch on e.g. deployments) against pods seen by `pods`."""
 
@@ -164,8 +198,9 @@ class ControlledPodsBarrier:
         label_selector: str = "",
         namespace_prefix: str = "",
         lister: Callable[[], Awaitable[list[Obj]]] | None = None,
+        desired: DesiredPods = replicas_wanted,
     ) -> None:
-        """`lister` makes a consistent read of the controlled objects: `wait` first lists them and then also
+        """`desired`: the pods an object wants (see `desired_pods`). `lister` makes a consistent read of the controlled objects: `wait` first lists them and then also
         requires the watch to have seen each one at least at that version, so objects created a moment
         before the wait are waited for instead of being missed (a watch is always a little behind)."""
         self.objects = objects
@@ -173,6 +208,7 @@ class ControlledPodsBarrier:
         self.selector = parse_label_selector(label_selector)
         self.namespace_prefix = namespace_prefix
         self.lister = lister
+        self.desired = desired
         self._deleted: dict[str, _Tracked] = {}
         self._expected: dict[str, int] = {}  # namespace/name -> resourceVersion the watch must have reached
         self._groups: PodGroups | None = None
@@ -231,12 +267,14 @@ class ControlledPodsBarrier:
             key = namespaced_key_from(tracked.namespace, tracked.name)
             live.add(key)
             seen[key] = revision_of(obj)
-            want = int((obj.get("spec") or {}).get("replicas", 1) or 0)
+            want = self.desired(obj)
             mine = self._groups_of(tracked, groups)
             running = sum(g.running for g in mine)
             total = sum(len(g.pods) for g in mine)
-            if running != want or total != want:
-                kind = obj.get("kind") or "object"
+            kind = obj.get("kind") or "object"
+            if want is None:
+                out.append((f"{kind} {tracked.namespace}/{tracked.name}: not yet observed by its controller", []))
+            elif running != want or total != want:
                 out.append(
                     (
                         f"{kind} {tracked.namespace}/{tracked.name}: {running} of {want} pods Running "

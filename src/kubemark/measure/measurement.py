@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 from kubemark.client import RestClient
 from kubemark.kube.durations import parse_duration
 from kubemark.measure.api_responsiveness import ApiCallRecorder
+from kubemark.measure.component_metrics import MetricsReader, read_component_metrics
 from kubemark.measure.results import MeasurementResult
 from kubemark.measure.slo import SLOThresholds
 from kubemark.measure.watch import ObjectWatch
@@ -51,6 +52,9 @@ class MeasureContext:
     latency_trusted: bool = True  # False when the clock check refuses latency SLIs
     skew_reason: str = ""
     watch_factory: Callable[[str], ObjectWatch] | None = None  # REST path -> ObjectWatch (tests inject one)
+    # component (kube-scheduler, kube-controller-manager, etcd, kube-proxy) -> reader of its /metrics, for the
+    # components this run can reach directly (see kubemark.measure.component_metrics)
+    component_metrics: Mapping[str, MetricsReader] = field(default_factory=dict)
     _watches: dict[str, ObjectWatch] = field(default_factory=dict, init=False, repr=False)
 
     async def watch(self, path: str) -> ObjectWatch:
@@ -87,10 +91,15 @@ class MeasurementBase:
     """What every measurement keeps (its Identifier and the context), and nothing to dispose of by default."""
 
     barrier: ClassVar[bool] = False
+    method: ClassVar[str] = ""  # clusterloader2's Method name, for warnings and summary names
 
     def __init__(self, identifier: str, ctx: MeasureContext) -> None:
         self.identifier = identifier
         self.ctx = ctx
+
+    async def metrics_text(self, component: str) -> str | None:
+        """`component`'s /metrics text, or None when this run cannot reach it."""
+        return await read_component_metrics(self.ctx.client, self.ctx.component_metrics, component)
 
     async def stop(self) -> None:
         return None

@@ -15,10 +15,12 @@ __all__ = [
     "ApiCall",
     "ApiCallKey",
     "MeasurementResult",
+    "MeasurementWarning",
     "PodTimeline",
     "PriorityLevelStats",
     "ServerLatency",
     "StepResult",
+    "SummaryFile",
     "UsageSample",
     "Verdict",
 ]
@@ -150,6 +152,42 @@ class PriorityLevelStats:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class MeasurementWarning:
+    """A measurement the test asked for that this run did not measure, and why ("not measured here: ...").
+
+    clusterloader2 configs name measurements that need things hollow nodes do not have (pod networking, DNS,
+    Prometheus, SSH to the master); such a measurement is accepted, and the run says so in the terminal,
+    summary.json and report.html instead of passing silently or inventing a number.
+    """
+
+    identifier: str
+    method: str
+    reason: str  # why, e.g. "needs real pod networking" (shown after "not measured here: ")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"identifier": self.identifier, "method": self.method, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MeasurementWarning:
+        return cls(str(d.get("identifier", "")), str(d.get("method", "")), str(d.get("reason", "")))
+
+    def __str__(self) -> str:
+        return f"{self.identifier} ({self.method}): not measured here: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryFile:
+    """One clusterloader2 summary file a measurement produced: `<name>_<test>_<time>.json` holds `content`.
+
+    `name` is clusterloader2's summary name (e.g. "EtcdMetrics", "SchedulingMetrics",
+    "JobLifecycleLatency_<Identifier>"), so tooling that reads clusterloader2's report directory finds it.
+    """
+
+    name: str
+    content: Any
+
+
 @dataclass
 class MeasurementResult:
     """What gathering one or more measurements produced; `merge` folds another result in.
@@ -166,6 +204,8 @@ class MeasurementResult:
     usage: list[UsageSample] = field(default_factory=list)
     server_latency: list[ServerLatency] = field(default_factory=list)
     flowcontrol: list[PriorityLevelStats] = field(default_factory=list)
+    warnings: list[MeasurementWarning] = field(default_factory=list)  # measurements not measured here
+    summaries: list[SummaryFile] = field(default_factory=list)  # clusterloader2 summary files to write
 
     def merge(self, other: MeasurementResult) -> None:
         self.verdicts.extend(other.verdicts)
@@ -174,6 +214,10 @@ class MeasurementResult:
             self.fill_levels.setdefault(pct, []).extend(samples)
         self.throughput.extend(other.throughput)
         self.usage.extend(other.usage)
+        for warning in other.warnings:
+            if warning not in self.warnings:  # a measurement started and gathered twice warns once
+                self.warnings.append(warning)
+        self.summaries.extend(other.summaries)
         if other.server_latency:
             self.server_latency = list(other.server_latency)
         if other.flowcontrol:

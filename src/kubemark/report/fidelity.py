@@ -80,6 +80,7 @@ class FidelityReport:
     reference_label: str = "Go kubemark"
     candidate_label: str = "ours"
     context: str = ""  # e.g. "ours x 50 vs go x 50", shown in the title
+    what: str = "Requests per node-minute"  # what the rates are, for the title
 
     @property
     def flagged(self) -> list[FidelityRow]:
@@ -273,7 +274,7 @@ def _rate(value: float) -> str:
 def fidelity_table(report: FidelityReport) -> Table:
     pct = f"{report.tolerance:.0%}"
     table = Table(
-        title=f"Requests per node-minute{f' ({report.context})' if report.context else ''}: flagged when > {pct} apart",
+        title=f"{report.what}{f' ({report.context})' if report.context else ''}: flagged when > {pct} apart",
         caption=f"{len(report.flagged)} flagged, {len(report.unexplained)} without an explanation",
     )
     for col in ("verb", "resource", "subresource", report.reference_label, report.candidate_label, "ratio", "verdict"):

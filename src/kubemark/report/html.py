@@ -1,6 +1,6 @@
 """report.html: one self-contained page per run (inline CSS, inline SVG plots, no network references).
 
-Sections: SLO verdicts, steps, pod startup (CDF per transition, percentile breakdown, latency over time),
+Sections: SLO verdicts, measurements not measured here (and why), steps, pod startup (CDF per transition, percentile breakdown, latency over time),
 fill-level table (rows p10/p50/p90/p99, columns cluster fill), scheduling throughput over time, API call latency
 by verb/resource, resource usage over time, run parameters and the clock-skew check.
 Plots are drawn with matplotlib's object API (no pyplot, so no global figure state) on the SVG backend.
@@ -93,6 +93,19 @@ def _verdicts(result: RunResult) -> str:
         for v in result.verdicts
     ]
     return "<h2>SLO verdicts</h2>" + _table(["SLO", "measured", "threshold", "unit", "verdict", "detail"], rows)
+
+
+def _not_measured(result: RunResult) -> str:
+    """The measurements the test named that this run did not measure: never a silent pass."""
+    if not result.warnings:
+        return ""
+    rows = [(w.identifier, w.method, (w.reason, "l")) for w in result.warnings]
+    return (
+        "<h2>Not measured here</h2>"
+        f'<div class="banner warn">{len(result.warnings)} measurement(s) the test names were not measured by '
+        "this run: they produced no numbers and no verdicts.</div>"
+        + _table(["identifier", "method", "why"], rows, left=3)
+    )
 
 
 def _steps(result: RunResult) -> str:
@@ -317,8 +330,11 @@ def render_html(result: RunResult) -> str:
         f'<p class="muted">started {started}, ran {result.end - result.start:.1f} s</p>',
         f'<div class="banner {verdict[1]}">Run {verdict[0]}: '
         f"{sum(v.passed for v in result.verdicts)}/{len(result.verdicts)} SLOs met, "
-        f"{sum(1 for s in result.steps if s.error)} failed steps</div>",
+        f"{sum(1 for s in result.steps if s.error)} failed steps"
+        + (f", {len(result.warnings)} measurement(s) not measured here" if result.warnings else "")
+        + "</div>",
         _verdicts(result),
+        _not_measured(result),
         _steps(result),
         _pod_startup(result),
         _fill_levels(result),

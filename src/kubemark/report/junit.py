@@ -1,7 +1,8 @@
 """junit.xml as clusterloader2 writes it: suite "ClusterLoaderV2", one testcase per step, plus one per SLO verdict.
 
 A failed step or verdict carries a <failure> whose message says what failed (the step's error, or the verdict's
-measured-vs-threshold detail), so CI dashboards show the reason without opening logs.
+measured-vs-threshold detail), so CI dashboards show the reason without opening logs. A measurement the run did
+not measure (not measured here) is a <skipped> testcase with the reason: visible, and neither passed nor failed.
 """
 
 from __future__ import annotations
@@ -45,7 +46,20 @@ def junit_xml(result: RunResult) -> str:
             message = verdict.detail or f"{verdict.measured:g} {verdict.unit} against threshold {verdict.threshold:g}"
             failure = ET.SubElement(case, "failure", message=message, type="SLOViolation")
             failure.text = message
+    skipped = 0
+    for warning in result.warnings:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            name=f"{result.test}: [not measured] {warning.identifier} ({warning.method})",
+            classname=SUITE_NAME,
+            time="0",
+        )
+        cases += 1
+        skipped += 1
+        ET.SubElement(case, "skipped", message=f"not measured here: {warning.reason}")
     suite.set("tests", str(cases))
+    suite.set("skipped", str(skipped))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
     suite.set("time", f"{max(0.0, result.end - result.start):.3f}")

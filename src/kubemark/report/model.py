@@ -2,7 +2,8 @@
 
 Layout of a run directory (written by the player, read by `kubemark report` and `kubemark compare`):
 
-    summary.json               test, start/end (unix s), parameters, steps, verdicts, clock_skew, flowcontrol
+    summary.json               test, start/end (unix s), parameters, steps, verdicts, clock_skew, flowcontrol,
+                               warnings (measurements not measured here: identifier, method, reason)
     pod_startup.csv            pod,created,scheduled,running,watched      (unix s; empty = never)
     api_calls.csv              started_at,verb,resource,subresource,scope,status,seconds
     scheduling_throughput.csv  time,pods_per_second
@@ -26,9 +27,11 @@ from kubemark.measure.results import (
     ApiCall,
     ApiCallKey,
     MeasurementResult,
+    MeasurementWarning,
     PodTimeline,
     PriorityLevelStats,
     StepResult,
+    SummaryFile,
     UsageSample,
     Verdict,
 )
@@ -59,6 +62,11 @@ class RunResult:
     fill_levels: dict[float, list[float]] = field(default_factory=dict)  # fill % -> pod startup samples (s)
     # API Priority and Fairness per priority level over the APIResponsiveness window (empty without APF).
     flowcontrol: list[PriorityLevelStats] = field(default_factory=list)
+    # Measurements the test asked for that this run did not measure, and why (never a silent pass).
+    warnings: list[MeasurementWarning] = field(default_factory=list)
+    # clusterloader2 summary files the measurements produced (written next to the run directory's files by
+    # report.perfdata.write_summaries; not read back: they are files of their own).
+    summaries: list[SummaryFile] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -81,6 +89,10 @@ class RunResult:
             self.fill_levels.setdefault(pct, []).extend(samples)
         if measured.flowcontrol:
             self.flowcontrol = list(measured.flowcontrol)
+        for warning in measured.warnings:
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+        self.summaries.extend(measured.summaries)
 
     def api_samples(self) -> dict[ApiCallKey, list[float]]:
         """Latencies of answered calls grouped by (verb, resource, subresource, scope)."""
@@ -120,6 +132,7 @@ def write_run_dir(result: RunResult, run_dir: str | Path) -> Path:
         "verdicts": [v.as_dict() for v in result.verdicts],
         "clock_skew": result.clock_skew,
         "flowcontrol": [level.as_dict() for level in result.flowcontrol],
+        "warnings": [w.as_dict() for w in result.warnings],
     }
     (d / SUMMARY).write_bytes(codec.dumps_pretty(summary))
     _write_csv(
@@ -205,6 +218,7 @@ def read_run_dir(run_dir: str | Path) -> RunResult:
             verdicts=[Verdict.from_dict(v) for v in summary.get("verdicts") or []],
             clock_skew=summary.get("clock_skew"),
             flowcontrol=[PriorityLevelStats.from_dict(x) for x in summary.get("flowcontrol") or []],
+            warnings=[MeasurementWarning.from_dict(w) for w in summary.get("warnings") or []],
         )
         current = d / POD_STARTUP_CSV
         result.pods = [

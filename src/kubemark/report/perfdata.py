@@ -2,7 +2,8 @@
 
 PerfData (`{"version": "1.0", "dataItems": [{"data": {...}, "unit": "ms", "labels": {...}}]}`) for
 PodStartupLatency and APIResponsivenessPrometheus; SchedulingThroughput and ResourceUsageSummary use the plain
-structures clusterloader2 writes for them. File names follow clusterloader2: `<Summary>_<test>_<RFC3339>.json`.
+structures clusterloader2 writes for them; every other measurement's summary (EtcdMetrics, SchedulingMetrics,
+MetricsForE2E, JobLifecycleLatency_<Identifier>, ...) is written as the measurement produced it. File names follow clusterloader2: `<Summary>_<test>_<RFC3339>.json`.
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ def write_summaries(
         contents.append((THROUGHPUT_SUMMARY, scheduling_throughput_summary(result)))
     if result.usage:
         contents.append((USAGE_SUMMARY, resource_usage_summary(result)))
+    # The other measurements' summaries (SchedulingMetrics, EtcdMetrics, JobLifecycleLatency_<id>, ...), as
+    # they produced them; a name produced twice (a measurement gathered twice) keeps the last.
+    contents.extend({s.name: (s.name, s.content) for s in result.summaries}.values())
     paths = []
     for summary, content in contents:
         path = d / perfdata_file_name(summary, result.test, when)

@@ -9,7 +9,7 @@ from kubemark.measure.results import Verdict
 from kubemark.report.compare import Comparison
 from kubemark.report.model import RunResult
 
-__all__ = ["comparison_table", "flowcontrol_table", "pod_startup_table", "verdict_table"]
+__all__ = ["comparison_table", "flowcontrol_table", "not_measured_table", "pod_startup_table", "verdict_table"]
 
 
 def verdict_table(verdicts: list[Verdict]) -> Table:
@@ -19,6 +19,18 @@ def verdict_table(verdicts: list[Verdict]) -> Table:
     for v in verdicts:
         mark = "[green]PASS[/green]" if v.passed else "[red]FAIL[/red]"
         table.add_row(v.name, f"{v.measured:.4g}", f"{v.threshold:.4g}", v.unit, mark)
+    return table
+
+
+def not_measured_table(result: RunResult) -> Table | None:
+    """The measurements the test named that were not measured here, and why (None when there are none)."""
+    if not result.warnings:
+        return None
+    table = Table(title="[yellow]Not measured here[/yellow]", caption="no numbers and no verdicts for these")
+    for column in ("identifier", "method", "why"):
+        table.add_column(column)
+    for w in result.warnings:
+        table.add_row(w.identifier, w.method, w.reason)
     return table
 
 
