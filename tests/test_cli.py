@@ -74,3 +74,24 @@ def test_python_dash_m() -> None:
     out = subprocess.run([sys.executable, "-m", "kubemark", "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert __version__ in out.stdout
+
+
+def test_run_label_must_be_key_value() -> None:
+    result = runner.invoke(app, ["run", "--label", "no-equals-sign"])
+    assert result.exit_code == 2
+    assert "--label" in result.output and "key=value" in result.output
+
+
+def test_run_records_version_git_commit_master_and_user_labels() -> None:
+    from kubemark.run import RunOptions, run_labels
+
+    labels = run_labels(RunOptions(master="real", labels={"branch": "x", "master": "mine"}))
+    assert labels["kubemark"] == __version__ and labels["branch"] == "x"
+    assert labels["master"] == "mine"  # the user's label wins
+    assert run_labels(RunOptions(kubeconfig="k"))["master"] == "external"
+    src = Path(__file__).resolve().parents[1] / "src"
+    head = subprocess.run(["git", "-C", str(src), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a git checkout (CI's clean clone is one): the commit is recorded
+        assert labels["git"] == head.stdout.strip()
+    else:
+        assert "git" not in labels

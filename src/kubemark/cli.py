@@ -478,6 +478,17 @@ def nodes_start(
         raise typer.Exit(2) from exc
 
 
+def _run_labels(items: list[str]) -> dict[str, str]:
+    """--label key=value pairs; a malformed one is a usage error (exit 2) naming it."""
+    labels: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="--label")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
 @app.command("run")
 def run(
     nodes: Annotated[
@@ -510,6 +521,14 @@ def run(
     progress: Annotated[bool | None, typer.Option(help="Live display (default: when stderr is a terminal).")] = None,
     master: Annotated[MasterKind | None, typer.Option(help=MASTER_HELP)] = None,
     kube_binaries: Annotated[Path | None, typer.Option(help=KUBE_BINARIES_HELP)] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            help="key=value recorded in summary.json (repeatable), e.g. branch=my-change: the dashboard filters "
+            "and groups runs by labels (kubemark, git and master are recorded anyway).",
+        ),
+    ] = None,
 ) -> None:
     """Stand up a cluster of hollow nodes, load it, measure it against the SLOs and write a report."""
     from kubemark.client import KubeconfigError
@@ -548,6 +567,7 @@ def run(
             progress=progress,
             master=master_kind.value,
             kube_binaries=kube_binaries,
+            labels=_run_labels(label or []),
         )
         if apiserver_workers > 1 and (storage is not StorageKind.etcd or kubeconfig):
             raise typer.BadParameter(

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import random
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from kubemark import codec
+from kubemark import __version__, codec
 from kubemark.client import RestClient, resource_path
 from kubemark.load.builtin import builtin_test_path
 from kubemark.load.config import ConfigError, TestConfig, load_test_config
@@ -82,6 +83,7 @@ class RunOptions:
     kube_binaries: Path | None = None  # for master="real": where the binaries are (default: cache, else PATH)
     progress: bool | None = None  # None: rich live display on a terminal, plain lines otherwise
     seed: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # --label k=v, recorded in summary.json
 
 
 def resolve_test(test: str) -> Path:
@@ -93,6 +95,32 @@ def resolve_test(test: str) -> Path:
     if path.is_file():
         return path
     raise ConfigError("--test", [("", f'"{test}" is neither a built-in test (density, load, api, fill) nor a file')])
+
+
+def _git_commit(directory: Path) -> str | None:
+    """The short commit of the git checkout `directory` is in (kubemark's own source), or None."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else None
+
+
+def run_labels(options: RunOptions) -> dict[str, str]:
+    """What a run records about itself: kubemark's version and git commit (when run from a checkout), which
+    master, and the user's --label k=v (which win)."""
+    labels = {"kubemark": __version__, "master": "external" if options.kubeconfig else options.master}
+    commit = _git_commit(Path(__file__).resolve().parent)
+    if commit:
+        labels["git"] = commit
+    return {**labels, **options.labels}
 
 
 def _default_out_dir(test: str) -> Path:
@@ -368,6 +396,7 @@ def _result(
         verdicts=list(run.verdicts),
         clock_skew=run.skew.as_dict() if run.skew else None,
         api_calls=list(run.recorder.calls),
+        labels=run_labels(options),
     )
     if measurements is not None:
         result.merge(measurements.result)

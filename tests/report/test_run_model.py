@@ -35,3 +35,16 @@ def test_missing_and_malformed(tmp_path: Path, make_run_dir: Callable[..., Path]
     )
     with pytest.raises(RunDirError, match=r"api_calls\.csv: malformed"):
         read_run_dir(d)
+
+
+def test_labels_round_trip_and_reach_the_dashboard(tmp_path: Path, make_run: Callable[..., RunResult]) -> None:
+    """summary.json `labels` (what `kubemark run` records) come back, and the dashboard lists them."""
+    from kubemark.report.dashboard.runs import RunIndex
+    from kubemark.report.model import write_run_dir
+
+    run = make_run()
+    run.labels = {"kubemark": "0.1.0", "git": "abc123", "branch": "my-change"}
+    d = write_run_dir(run, tmp_path / "runs" / "r1")
+    assert read_run_dir(d).labels == run.labels
+    [listed] = RunIndex([tmp_path / "runs"]).scan()
+    assert listed.labels["branch"] == "my-change" and listed.labels["git"] == "abc123"

@@ -62,6 +62,9 @@ class RunResult:
     fill_levels: dict[float, list[float]] = field(default_factory=dict)  # fill % -> pod startup samples (s)
     # API Priority and Fairness per priority level over the APIResponsiveness window (empty without APF).
     flowcontrol: list[PriorityLevelStats] = field(default_factory=list)
+    # What the run was of (kubemark version, git commit, master kind, the user's --label k=v): the dashboard
+    # filters and groups runs by them.
+    labels: dict[str, str] = field(default_factory=dict)
     # Measurements the test asked for that this run did not measure, and why (never a silent pass).
     warnings: list[MeasurementWarning] = field(default_factory=list)
     # clusterloader2 summary files the measurements produced (written next to the run directory's files by
@@ -133,6 +136,7 @@ def write_run_dir(result: RunResult, run_dir: str | Path) -> Path:
         "clock_skew": result.clock_skew,
         "flowcontrol": [level.as_dict() for level in result.flowcontrol],
         "warnings": [w.as_dict() for w in result.warnings],
+        "labels": dict(result.labels),
     }
     (d / SUMMARY).write_bytes(codec.dumps_pretty(summary))
     _write_csv(
@@ -219,6 +223,7 @@ def read_run_dir(run_dir: str | Path) -> RunResult:
             clock_skew=summary.get("clock_skew"),
             flowcontrol=[PriorityLevelStats.from_dict(x) for x in summary.get("flowcontrol") or []],
             warnings=[MeasurementWarning.from_dict(w) for w in summary.get("warnings") or []],
+            labels={str(k): str(v) for k, v in (summary.get("labels") or {}).items()},
         )
         current = d / POD_STARTUP_CSV
         result.pods = [
