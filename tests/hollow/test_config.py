@@ -112,3 +112,26 @@ def test_annotations_override_lifetime_and_exit_code() -> None:
     assert exit_code_of(annotated) == 2
     assert exit_code_of(plain) == 0
     assert lifetime_of(plain, NodeConfig(), rng) is None
+
+
+def test_a_pod_that_only_sleeps_exits_after_its_sleep() -> None:
+    """clusterloader2's sleep image (a Go duration argument) and `sleep N` commands set the pod's lifetime."""
+    from kubemark.hollow.config import sleep_lifetime
+
+    def pod(*containers: dict) -> dict:
+        return {"spec": {"containers": list(containers)}}
+
+    cl2 = {"image": "gcr.io/k8s-staging-perf-tests/sleep:v0.0.3", "args": ["30s"]}
+    assert sleep_lifetime(pod(cl2)) == 30.0
+    assert sleep_lifetime(pod({**cl2, "args": ["1m30s"]})) == 90.0
+    assert sleep_lifetime(pod({"image": "busybox", "command": ["sleep", "3600"]})) == 3600.0
+    assert sleep_lifetime(pod({"image": "busybox", "command": ["/bin/sleep"], "args": ["2m"]})) == 120.0
+    assert sleep_lifetime(pod(cl2, {"image": "busybox", "command": ["sleep", "45"]})) == 45.0  # the longest
+    assert sleep_lifetime(pod(cl2, {"image": "registry.k8s.io/pause:3.10"})) is None  # pause runs until stopped
+    assert sleep_lifetime(pod({"image": "busybox", "command": ["sh", "-c", "sleep 5"]})) is None
+    assert sleep_lifetime(pod({**cl2, "args": ["forever"]})) is None
+    assert sleep_lifetime(pod({"image": "gcr.io/k8s-staging-perf-tests/sleep:v0.0.3"})) is None  # no argument
+    config = node_config_from_dict({})
+    annotated = {**pod(cl2), "metadata": {"annotations": {"kubemark.io/lifetime-seconds": "2"}}}
+    assert lifetime_of(annotated, config, random.Random(0)) == 2.0  # the annotation wins
+    assert lifetime_of(pod(cl2), config, random.Random(0)) == 30.0

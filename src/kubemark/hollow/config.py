@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import random
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from kubemark.kube.durations import parse_duration
 from kubemark.kube.quantity import (
     QuantityError,
     canonical_quantity,
@@ -297,8 +299,44 @@ class NodeConfig(_Model):
         return str(net)
 
 
+# clusterloader2's test image that sleeps for its first argument (a Go duration) and exits, as its batch and
+# job tests use it.
+_SLEEP_IMAGE = re.compile(r"perf-tests/sleep(:|@|$)")
+_SLEEP_SECONDS = re.compile(r"^(\d+(?:\.\d*)?)([smhd]?)$")  # coreutils/busybox `sleep N[smhd]`
+_SLEEP_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _container_sleep(container: dict[str, Any]) -> float | None:
+    """How long a container that only sleeps runs: the perf-tests sleep image's duration argument, or a
+    `sleep N` command; None for anything else (it runs until stopped)."""
+    command = [str(c) for c in container.get("command") or []]
+    args = [str(a) for a in container.get("args") or []]
+    if not command and _SLEEP_IMAGE.search(str(container.get("image") or "")) and args:
+        try:
+            return parse_duration(args[0])
+        except ValueError:
+            return None
+    argv = command + args
+    if len(argv) == 2 and argv[0].rsplit("/", 1)[-1] == "sleep":
+        m = _SLEEP_SECONDS.match(argv[1])
+        if m:
+            return float(m.group(1)) * _SLEEP_UNITS[m.group(2)]
+    return None
+
+
+def sleep_lifetime(pod: dict[str, Any]) -> float | None:
+    """A pod whose every container only sleeps (see `_container_sleep`) exits after the longest sleep, as its
+    processes would; None when any container runs until stopped."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    sleeps = [_container_sleep(c) for c in containers]
+    if not sleeps or any(s is None for s in sleeps):
+        return None
+    return max(s for s in sleeps if s is not None)
+
+
 def lifetime_of(pod: dict[str, Any], config: NodeConfig, rng: random.Random) -> float | None:
-    """Seconds a pod's containers run before exiting, or None (forever). The annotation wins over the config."""
+    """Seconds a pod's containers run before exiting, or None (forever). The annotation wins, then a command
+    that only sleeps (clusterloader2's sleep image, `sleep N`), then the config's distribution."""
     text = ((pod.get("metadata") or {}).get("annotations") or {}).get(LIFETIME_ANNOTATION)
     if text is not None:
         try:
@@ -306,6 +344,9 @@ def lifetime_of(pod: dict[str, Any], config: NodeConfig, rng: random.Random) -> 
         except ValueError:
             return None
         return value if math.isfinite(value) and value >= 0 else None
+    slept = sleep_lifetime(pod)
+    if slept is not None:
+        return slept
     if config.pod_lifetime is None:
         return None
     return config.pod_lifetime.sample(rng)
