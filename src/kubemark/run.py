@@ -278,6 +278,7 @@ async def run_test(options: RunOptions) -> RunResult:
                     latency_trusted=run.skew is None or run.skew.latency_slis_trusted,
                     skew_reason=run.skew.message if run.skew else "",
                     component_metrics=_component_metrics(cluster, run.pool),
+                    node_failures=run.pool,
                 )
             )
             await _play(run, player, measurements, config)

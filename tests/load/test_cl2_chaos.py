@@ -15,9 +15,10 @@ import pytest
 from kubemark.client import ClusterCredentials, RestClient, resource_path
 from kubemark.hollow.config import node_config_from_dict
 from kubemark.hollow.pool import NodePool
-from kubemark.load.chaos import REBOOT, STOP_SERVICES, ChaosMonkey, NodeKiller, jitter
-from kubemark.load.config import ChaosMonkeyConfig, NodeFailureConfig
+from kubemark.load.chaos import ChaosMonkey
+from kubemark.load.config import ChaosMonkeyConfig
 from kubemark.master.apiserver.server import APIServer, APIServerConfig
+from kubemark.node_killer import REBOOT, STOP_SERVICES, NodeFailureConfig, NodeKiller, jitter
 
 
 class VirtualTime:

@@ -40,6 +40,7 @@ DENSITY_AND_LOAD = {
     "Sleep",
     "WaitForRunningPods",
     "DNSPerformanceK8sHostnames",
+    "WaitForBoundPVCs",  # modules/reconcile-objects.yaml, after deleting the StatefulSets' claims (CL2_ENABLE_PVS)
 }
 
 
@@ -69,12 +70,15 @@ def test_every_density_and_load_measurement_is_known() -> None:
 
 
 def test_an_unknown_name_is_a_config_error_and_a_not_yet_one_says_so() -> None:
+    if not NOT_YET:
+        pytest.skip("no clusterloader2 measurement is left refused as not yet supported")
+    not_yet_name = sorted(NOT_YET)[0]  # whichever is left: others are being implemented
     with pytest.raises(ConfigError) as err:
-        validate_measurements(_config("NoSuchMeasurement", "WaitForBoundPVCs"))
+        validate_measurements(_config("NoSuchMeasurement", not_yet_name))
     (where0, unknown), (where1, not_yet) = err.value.problems
     assert where0 == "steps[0].measurements[0].Method" and unknown.startswith('unknown measurement "NoSuchMeasurement"')
     assert where1 == "steps[0].measurements[1].Method"
-    assert not_yet.startswith('clusterloader2 measurement "WaitForBoundPVCs" is not supported by kubemark: ')
+    assert not_yet.startswith(f'clusterloader2 measurement "{not_yet_name}" is not supported by kubemark: ')
 
 
 def test_the_doc_lists_every_name_with_its_status() -> None:

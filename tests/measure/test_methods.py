@@ -68,11 +68,16 @@ async def test_api_responsiveness_without_server_metrics_judges_the_recorded_cal
     await mset.execute(step("API", "APIResponsivenessPrometheus", action="start"))
     ctx.recorder.calls += [ApiCall(1.0, "POST", "pods", "", "namespace", 201, 0.2) for _ in range(3)]
     ctx.recorder.calls.append(ApiCall(1.0, "GET", "pods", "", "resource", None, 50.0))  # unanswered: left out
-    await mset.execute(step("API", "APIResponsiveness", action="gather"))
+    # clusterloader2 judges the calls only with enableViolations (this identifier's verdicts carry its name).
+    await mset.execute(step("API", "APIResponsiveness", action="gather", enableViolations=True))
     assert mset.result.server_latency == []
     [verdict] = mset.result.verdicts
-    assert verdict.name == "api_call_latency POST pods namespace"
+    assert verdict.name == "api_call_latency POST pods namespace API"
     assert verdict.measured == 0.2 and verdict.passed
+    [summary] = mset.result.summaries
+    assert summary.name == "APIResponsivenessPrometheus"
+    [item] = summary.content["dataItems"]
+    assert item["labels"]["Count"] == "3" and item["data"]["Perc99"] == 200.0
 
 
 async def test_scheduling_throughput_takes_its_threshold_from_params(admin: RestClient, pod_watch: ObjectWatch) -> None:

@@ -84,9 +84,10 @@ def test_validator_rejects_bad_documents() -> None:
     problems = validate_perfdata(
         {"version": "2", "dataItems": [{"data": {"Perc50": "fast"}, "unit": "", "labels": {"Metric": 1}}, {"data": {}}]}
     )
-    assert "version: expected \"1.0\", got '2'" in problems
+    assert 'version: expected "1.0" or "v1", got \'2\'' in problems
     assert "dataItems[0].data.Perc50: expected a number, got 'fast'" in problems
     assert "dataItems[0].unit: expected a non-empty string" in problems
     assert "dataItems[0].labels: expected an object of strings" in problems
     assert "dataItems[1].data: expected a non-empty object of numbers" in problems
     assert validate_perfdata({"version": "1.0"}) == ["dataItems: expected a list"]
+    assert validate_perfdata({"version": "v1", "dataItems": []}) == []  # clusterloader2's API-latency version

@@ -106,6 +106,8 @@ def _spec_of(rt: ResourceType) -> dict[str, Any]:
             return {
                 "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}, "hostPath": {"path": "/fz"}}
             }
+        case ("storage.k8s.io", "storageclasses"):
+            return {"provisioner": "example.com/fz"}
         case ("scheduling.k8s.io", "priorityclasses"):
             return {"value": 10}
         case ("policy", "poddisruptionbudgets"):

@@ -186,6 +186,12 @@ _PRIORITY_CLASS = {
     "metadata": {"name": "new-pc"},
     "value": 10,
 }
+_STORAGE_CLASS = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {"name": "new-sc"},
+    "provisioner": "example.com/new",
+}
 _PDB = {
     "apiVersion": "policy/v1",
     "kind": "PodDisruptionBudget",
@@ -749,6 +755,9 @@ ROWS: list[Row] = [
     Row("admin", "create", "POST", f"/apis/scheduling.k8s.io/v1/priorityclasses{DRY}", 201, body=_PRIORITY_CLASS),
     Row("admin", "list", "GET", f"/apis/apps/v1/namespaces/{NS}/daemonsets", 200),
     Row("scheduler", "list", "GET", "/api/v1/persistentvolumeclaims", 200, note="VolumeBinding reads claims"),
+    Row("scheduler", "list", "GET", "/apis/storage.k8s.io/v1/storageclasses", 200, note="VolumeBinding reads classes"),
+    Row("admin", "create", "POST", f"/apis/storage.k8s.io/v1/storageclasses{DRY}", 201, body=_STORAGE_CLASS),
+    Row("node", "get", "GET", "/apis/storage.k8s.io/v1/storageclasses/standard", 403, denied_by="authorizer"),
     Row("node", "list", "GET", "/apis/apps/v1/statefulsets", 403, denied_by="authorizer"),
     Row(
         "node",

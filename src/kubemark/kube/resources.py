@@ -117,6 +117,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     # StatefulSet volumeClaimTemplates, NetworkPolicies (CL2_ENABLE_NETWORKPOLICIES) and PodDisruptionBudgets.
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",)),
     _r("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",)),
+    # The claims' classes: the master's default class and its hollow provisioner bind the load test's claims.
+    _r("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
     _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
     _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),

@@ -27,8 +27,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from pydantic.alias_generators import to_camel
 
 from kubemark.kube.durations import parse_duration
+from kubemark.kube.json_keys import fold_keys
 from kubemark.load.modules import StepOrigin, flatten_steps, make_template, resolve_path
 from kubemark.load.templates import TemplateError
+from kubemark.node_killer import NodeFailureConfig
 
 __all__ = [
     "ChaosMonkeyConfig",
@@ -76,34 +78,13 @@ def _none_as_empty_dict(value: Any) -> Any:
     return {} if value is None else value
 
 
-def _fold_keys(model: type[BaseModel], data: Any) -> Any:
-    """Rename keys that match a field only ignoring case to the field's alias, as encoding/json matches them."""
-    if not isinstance(data, dict):
-        return data
-    names: dict[str, str] = {}
-    for field_name, info in model.model_fields.items():
-        alias = info.alias or field_name
-        names.setdefault(alias.casefold(), alias)
-        names.setdefault(field_name.casefold(), alias)
-    known = set(names.values()) | set(model.model_fields)
-    out: dict[Any, Any] = {}
-    for key, value in data.items():
-        if isinstance(key, str) and key not in known:
-            target = names.get(key.casefold())
-            if target is not None and target not in data:
-                out[target] = value
-                continue
-        out[key] = value
-    return out
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     @model_validator(mode="before")
     @classmethod
     def _match_keys_ignoring_case(cls, data: Any) -> Any:
-        return _fold_keys(cls, data)
+        return fold_keys(cls, data)
 
 
 _RANDOM_PREFIX_CHARS = string.ascii_lowercase + string.digits
@@ -331,16 +312,6 @@ class Step(_Model):
         return self
 
 
-class NodeFailureConfig(_Model):
-    """Simulated node failures (clusterloader2's NodeKiller): every `interval` (jittered), `failureRate` of the
-    nodes not failed yet stop for `simulatedDowntime`, then come back."""
-
-    failure_rate: float = Field(ge=0, le=1)
-    interval: Duration = Field(gt=0)
-    jitter_factor: float = 0.0
-    simulated_downtime: Duration = 0.0
-
-
 class ChaosMonkeyConfig(_Model):
     node_failure: NodeFailureConfig | None = None
     excluded_nodes: Annotated[list[str], BeforeValidator(_none_as_empty_list)] = Field(default_factory=list)
@@ -556,7 +527,7 @@ def load_test_config(
         raise ConfigError(source, [("", f"invalid YAML after rendering the template: {exc}")]) from None
     if not isinstance(data, dict):
         raise ConfigError(source, [("", "a test config must be a YAML map")])
-    data = _fold_keys(TestConfig, data)
+    data = fold_keys(TestConfig, data)
     steps, origins, problems = flatten_steps(data.get("steps"), base_dir=path.parent, mapping=mapping, rng=rng)
     if problems:
         raise ConfigError(source, problems)

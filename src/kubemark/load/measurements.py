@@ -6,6 +6,14 @@ meaningful for Sleep and the barriers). Results merge into `MeasurementSet.resul
 is still running without waiting on barriers, so an interrupted or failed run still reports what it measured.
 Measurements that were not measured here (see kubemark.measure.catalog) come back as warnings in the result;
 each is logged once, so the terminal says so as the run goes.
+
+Any other action (Timer's `stop`, NodeHealthTracker's `stop`, APIResponsiveness' `reset`) goes to the
+measurement's `act`, on the running instance, or on a new one as clusterloader2 makes an instance on its first
+call whatever the action; it gets that step's Params only (Timer's `stop` names its own `label`). A Method that
+lists its `actions` has them checked by `validate_measurements`; an action a Method without that list does not
+take is logged and ignored; a not-measured-here Method takes every action (its gather says it was not measured).
+`stop` ends a measurement that is not stateful (NodeHealthTracker): a later gather finds it not started.
+A `stateful` measurement (Timer) keeps its one instance: a second start goes to it, and a gather leaves it running.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ def validate_measurements(config: TestConfig, registry: Mapping[str, type[Measur
                     parse_label_selector(str(m.params["labelSelector"] or ""))
                 except LabelSelectorError as exc:
                     problems.append((f"{where}.Params.labelSelector", str(exc)))
+            problems.extend((f"{where}.{key}", msg) for key, msg in _check_action(m, registry.get(m.method)))
             for key in _DURATION_PARAMS:
                 if key in m.params:
                     try:
@@ -57,6 +66,20 @@ def validate_measurements(config: TestConfig, registry: Mapping[str, type[Measur
                         problems.append((f"{where}.Params.{key}", str(exc)))
     if problems:
         raise ConfigError(config.name, problems)
+
+
+def _check_action(m: MeasurementStep, kind: type[Measurement] | None) -> list[tuple[str, str]]:
+    """The action of a step against the actions its Method lists (if it lists them), and the Method's own checks."""
+    if kind is None:
+        return []
+    accepted: frozenset[str] | None = getattr(kind, "actions", None)
+    if accepted is not None and m.action not in accepted:
+        known = ", ".join(sorted(accepted))
+        if m.action is None:
+            return [("Params.action", f"{m.method} needs an action ({known})")]
+        return [("Params.action", f'{m.method} has no action "{m.action}" (known: {known})')]
+    check = getattr(kind, "check_params", None)
+    return [(f"Params.{key}", msg) for key, msg in check(m.action, m.params)] if check is not None else []
 
 
 class MeasurementSet:
@@ -68,6 +91,7 @@ class MeasurementSet:
         self.running: dict[str, Measurement] = {}
         self.result = MeasurementResult()
         self._params: dict[str, dict[str, Any]] = {}  # identifier -> the Params it was started with
+        self._gathered: set[str] = set()  # stateful measurements gathered at least once (finish leaves them)
 
     def _merge(self, result: MeasurementResult) -> None:
         """Fold a gathered result in; a warning it is the first to bring is logged for the terminal."""
@@ -82,6 +106,8 @@ class MeasurementSet:
             self._params[m.identifier] = dict(m.params)
         if m.action in (None, "gather"):
             await self._gather(m.identifier, m.method, {**self._params.get(m.identifier, {}), **m.params})
+        if m.action not in (None, "start", "gather"):
+            await self._act(m, str(m.action))
 
     async def execute_all(self, measurements: list[MeasurementStep]) -> None:
         """The measurements of one step, concurrently (as clusterloader2 runs them)."""
@@ -93,6 +119,9 @@ class MeasurementSet:
         if running is not None:
             if kind.barrier:
                 return  # already tracking: clusterloader2 configs re-start before each wait
+            if getattr(kind, "stateful", False):
+                await running.start(m.params)  # the same instance, as clusterloader2 (Timer: another label)
+                return
             log.warning("measurement %s started twice; restarting it", m.identifier)
             await running.stop()
         measurement = kind(m.identifier, self.ctx)
@@ -113,10 +142,36 @@ class MeasurementSet:
         if measurement.barrier:
             self._merge(await measurement.gather(params))
             return  # stays running: later gathers check deletions
+        if getattr(measurement, "stateful", False):
+            self._gathered.add(identifier)
+            self._merge(await measurement.gather(params))
+            return  # stays running until the test ends, as clusterloader2's instances do
         del self.running[identifier]
         try:
             self._merge(await measurement.gather(params))
         finally:
+            await measurement.stop()
+
+    async def _act(self, m: MeasurementStep, action: str) -> None:
+        """An action other than start and gather, on the running instance (made now if there is none)."""
+        kind = self.registry[m.method]
+        if issubclass(kind, NotMeasuredHere):
+            return  # accepted; its gather reports that it was not measured
+        accepted: frozenset[str] | None = getattr(kind, "actions", None)
+        if accepted is None or action not in accepted:
+            log.warning(
+                "measurement %s (%s): action %r is not supported by kubemark; ignored", m.identifier, m.method, action
+            )
+            return
+        measurement = self.running.get(m.identifier)
+        if measurement is None:
+            measurement = kind(m.identifier, self.ctx)
+            self.running[m.identifier] = measurement
+        result = await measurement.act(action, m.params)  # type: ignore[attr-defined]
+        if result is not None:
+            self._merge(result)
+        if action == "stop" and not getattr(kind, "stateful", False):
+            del self.running[m.identifier]  # stopped for good (NodeHealthTracker): nothing left for finish
             await measurement.stop()
 
     async def finish(self) -> None:
@@ -124,7 +179,7 @@ class MeasurementSet:
         running, self.running = self.running, {}
         for identifier, measurement in running.items():
             try:
-                if not measurement.barrier:
+                if not measurement.barrier and identifier not in self._gathered:
                     self._merge(await measurement.gather(self._params.get(identifier, {})))
             except Exception:
                 log.exception("gathering %s failed", identifier)

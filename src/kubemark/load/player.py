@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubemark.client import RestClient, is_already_exists, is_not_found, object_path
-from kubemark.load.chaos import ChaosMonkey, NodeFailureTarget
+from kubemark.load.chaos import ChaosMonkey
 from kubemark.load.config import ObjectBundle, Phase, TestConfig, render_object_template
 from kubemark.load.namespaces import AutomanagedNamespaces
 from kubemark.load.templates import TemplateError
 from kubemark.load.tuning import Action, TuningSetFactory
+from kubemark.node_killer import NodeFailureTarget
 
 __all__ = ["ObjectAction", "Player", "PlayerError"]
 

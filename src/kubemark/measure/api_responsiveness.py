@@ -25,10 +25,12 @@ from kubemark.measure.slo import EXCLUDED_SUBRESOURCES, SLOThresholds, api_thres
 __all__ = [
     "ApiCallRecorder",
     "Histogram",
+    "fast_bound",
     "histogram_delta",
     "histogram_quantile",
     "parse_request_histograms",
     "server_verdicts",
+    "slow_count",
 ]
 
 DURATION_METRIC = "apiserver_request_duration_seconds"
@@ -144,6 +146,23 @@ def histogram_quantile(q: float, hist: Histogram) -> float:
 def _is_sli(key: ApiCallKey) -> bool:
     # Non-resource paths (/metrics, /healthz, /version) have no resource and are not API-call SLIs.
     return bool(key.resource) and key.verb not in EXCLUDED_VERBS and key.subresource not in EXCLUDED_SUBRESOURCES
+
+
+def fast_bound(key: ApiCallKey) -> float:
+    """The latency (s) under which clusterloader2 counts a call as fast for its SlowCount: 1 s for GETs and
+    mutating calls, 5 s for LISTs at namespace or resource scope, 30 s for cluster-scope LISTs."""
+    if key.verb == "LIST":
+        return 30.0 if key.scope == "cluster" else 5.0
+    return 1.0
+
+
+def slow_count(key: ApiCallKey, hist: Histogram) -> int:
+    """Calls above `fast_bound` (clusterloader2: count minus the increase of that bucket); 0 when the histogram
+    has no bucket at that bound, as clusterloader2's query then finds no sample to subtract."""
+    fast = hist.buckets.get(fast_bound(key))
+    if fast is None:
+        return 0
+    return max(0, round(hist.count - fast))
 
 
 def summarize_histograms(deltas: Mapping[ApiCallKey, Histogram]) -> list[ServerLatency]:

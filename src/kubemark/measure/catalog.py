@@ -59,15 +59,6 @@ NOT_MEASURED_HERE: Mapping[str, str] = {
 """Method -> why it cannot be measured on hollow nodes (shown after "not measured here: ")."""
 
 NOT_YET: Mapping[str, str] = {
-    "APICallLatency": "clusterloader2's first API latency measurement (reset/gather); APIResponsivenessPrometheus "
-    "replaces it",
-    "ChaosMonkey": "the measurement form (start/stop) is not implemented; the test config's chaosMonkey is",
-    "KCMWorkQueueDepthMetrics": "not implemented yet",
-    "ObjectsPeriodicUpdates": "not implemented yet",
     "ResourceClaimAllocationLatency": "not implemented yet (dynamic resource allocation)",
-    "TestPhaseTimer": "needs the start/stop actions, which kubemark's configs do not accept yet",
-    "Timer": "needs the start/stop actions, which kubemark's configs do not accept yet",
-    "WaitForAvailablePVs": "not implemented yet (no volume provisioning in kubemark)",
-    "WaitForBoundPVCs": "not implemented yet (no volume provisioning in kubemark)",
 }
 """clusterloader2 Methods kubemark does not run yet -> what is missing (a config naming one fails validation)."""

@@ -10,13 +10,21 @@ per `Identifier` with that identifier and the run's `MeasureContext`. Its lifecy
   same objects again (scaled down, deleted) — as clusterloader2 configs re-start and re-gather them;
 - `stop()` disposes of what it holds (subscriptions, tasks); it is called once after the last gather, and also
   for a measurement a failed or interrupted run never gathered (then after a `gather` that must not wait).
+
+clusterloader2 Methods that take more actions than start and gather (Timer's `stop`, NodeHealthTracker's `stop`,
+APIResponsiveness' `reset`) name them all in `actions`, and `act(action, params)` runs the others. A Method
+with `actions` is checked by config validation (an action it does not take is an error before the cluster
+starts, as clusterloader2's "unknown action" is at run time). A `stateful` one (Timer) is one instance per
+Identifier for the whole test, as clusterloader2 keeps every instance until the test ends: a second start goes
+to the same instance and a gather does not end it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from kubemark.client import RestClient
 from kubemark.kube.durations import parse_duration
@@ -25,6 +33,9 @@ from kubemark.measure.component_metrics import MetricsReader, read_component_met
 from kubemark.measure.results import MeasurementResult
 from kubemark.measure.slo import SLOThresholds
 from kubemark.measure.watch import ObjectWatch
+
+if TYPE_CHECKING:
+    from kubemark.node_killer import NodeFailureTarget
 
 __all__ = [
     "DEFAULT_OPERATION_TIMEOUT",
@@ -55,6 +66,10 @@ class MeasureContext:
     # component (kube-scheduler, kube-controller-manager, etcd, kube-proxy) -> reader of its /metrics, for the
     # components this run can reach directly (see kubemark.measure.component_metrics)
     component_metrics: Mapping[str, MetricsReader] = field(default_factory=dict)
+    # seconds on a monotonic clock, for measurements that time intervals (Timer); tests inject a fake one
+    monotonic: Callable[[], float] = time.monotonic
+    # the hollow nodes the ChaosMonkey measurement may fail (the run's NodePool); None when the run has none
+    node_failures: NodeFailureTarget | None = None
     _watches: dict[str, ObjectWatch] = field(default_factory=dict, init=False, repr=False)
 
     async def watch(self, path: str) -> ObjectWatch:
@@ -92,10 +107,23 @@ class MeasurementBase:
 
     barrier: ClassVar[bool] = False
     method: ClassVar[str] = ""  # clusterloader2's Method name, for warnings and summary names
+    # Every action the Method takes, when it takes more than start and gather (None: start and gather, and no
+    # action meaning both, unchecked).
+    actions: ClassVar[frozenset[str] | None] = None
+    stateful: ClassVar[bool] = False  # one instance per Identifier for the whole test (see the module docstring)
 
     def __init__(self, identifier: str, ctx: MeasureContext) -> None:
         self.identifier = identifier
         self.ctx = ctx
+
+    @classmethod
+    def check_params(cls, action: str | None, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Problems (param, message) config validation reports for one step of this Method; none by default."""
+        return []
+
+    async def act(self, action: str, params: Mapping[str, Any]) -> MeasurementResult | None:
+        """Run an action other than start and gather (one of `actions`); what it produced, if anything."""
+        raise ValueError(f"{self.identifier}: unknown action {action}")
 
     async def metrics_text(self, component: str) -> str | None:
         """`component`'s /metrics text, or None when this run cannot reach it."""

@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 PERFDATA_VERSION = "1.0"
+# clusterloader2 writes "1.0" (pod startup) and "v1" (API call latency, timers, ...); perfdash reads both.
+PERFDATA_VERSIONS = (PERFDATA_VERSION, "v1")
 POD_STARTUP_SUMMARY = "PodStartupLatency_PodStartupLatency"  # <measurement>_<identifier>, as clusterloader2
 API_SUMMARY = "APIResponsivenessPrometheus"
 THROUGHPUT_SUMMARY = "SchedulingThroughput"
@@ -156,8 +158,8 @@ def validate_perfdata(obj: Any) -> list[str]:
     extra = set(obj) - {"version", "dataItems", "labels"}
     if extra:
         problems.append(f"top level: unexpected keys {sorted(extra)}")
-    if obj.get("version") != PERFDATA_VERSION:
-        problems.append(f'version: expected "{PERFDATA_VERSION}", got {obj.get("version")!r}')
+    if obj.get("version") not in PERFDATA_VERSIONS:
+        problems.append(f'version: expected "{PERFDATA_VERSION}" or "v1", got {obj.get("version")!r}')
     items = obj.get("dataItems")
     if not isinstance(items, list):
         return [*problems, "dataItems: expected a list"]

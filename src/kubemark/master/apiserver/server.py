@@ -247,6 +247,7 @@ class APIServer:
             if cfg.primary:
                 await self._ensure_default_service_cidr()
                 await self._ensure_system_priority_classes()
+                await self._ensure_default_storage_class()
             self.app = create_app(
                 self.stores.values(),
                 middlewares=cfg.middlewares,
@@ -325,6 +326,24 @@ class APIServer:
             except Exception as exc:  # another API server may have raced us to it
                 if getattr(exc, "code", None) != 409:
                     raise
+
+    async def _ensure_default_storage_class(self) -> None:
+        """The default StorageClass (`standard`, the hollow provisioner), as a cluster's storage addon installs
+        one (addon-manager mode EnsureExists: created when missing, never overwritten), so claims without a
+        class (clusterloader2's StatefulSet volumeClaimTemplates) get provisioned and bound."""
+        from kubemark.master.apiserver.kinds.storage import default_storage_class_object
+
+        store = next((s for rt, s in self.stores.items() if rt.group_resource == "storageclasses.storage.k8s.io"), None)
+        if store is None:
+            return
+        body = default_storage_class_object()
+        if await store.storage.get(store.key("", body["metadata"]["name"])) is not None:
+            return
+        try:
+            await store.create(body)
+        except Exception as exc:  # another API server may have raced us to it
+            if getattr(exc, "code", None) != 409:
+                raise
 
     async def _ensure_default_service_cidr(self) -> None:
         """The ServiceCIDR `kubernetes` with the Services' cluster IP range, Ready, as kube-apiserver's default

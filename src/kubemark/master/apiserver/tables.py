@@ -924,6 +924,30 @@ def _pv_cells(obj: Obj, now: float) -> list[Any]:
     ]
 
 
+STORAGECLASS_COLUMNS = [
+    NAME,
+    _col("Provisioner", "provisioner indicates the type of the provisioner."),
+    _col("ReclaimPolicy", "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes."),
+    _col(
+        "VolumeBindingMode", "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound."
+    ),
+    _col("AllowVolumeExpansion", "allowVolumeExpansion shows whether the storage class allow volume expand."),
+    AGE,
+]
+
+
+def _storageclass_cells(obj: Obj, now: float) -> list[Any]:
+    """printStorageClass (one object: the list printer's "(default)" mark is not added)."""
+    return [
+        _name(obj),
+        obj.get("provisioner", ""),
+        obj.get("reclaimPolicy") or "Delete",
+        obj.get("volumeBindingMode") or "Immediate",
+        bool(obj.get("allowVolumeExpansion")),
+        _age(obj, now),
+    ]
+
+
 def _default_cells(obj: Obj, now: float) -> list[Any]:
     return [_name(obj), _age(obj, now)]
 
@@ -950,6 +974,7 @@ PRINTERS: dict[tuple[str, str], tuple[list[Column], RowCells]] = {
     ("networking.k8s.io", "networkpolicies"): (NETWORKPOLICY_COLUMNS, _networkpolicy_cells),
     ("", "persistentvolumeclaims"): (PVC_COLUMNS, _pvc_cells),
     ("", "persistentvolumes"): (PV_COLUMNS, _pv_cells),
+    ("storage.k8s.io", "storageclasses"): (STORAGECLASS_COLUMNS, _storageclass_cells),
     ("coordination.k8s.io", "leases"): (LEASE_COLUMNS, _lease_cells),
     ("discovery.k8s.io", "endpointslices"): (ENDPOINTSLICE_COLUMNS, _endpointslice_cells),
     ("events.k8s.io", "events"): (EVENT_COLUMNS, _events_v1_cells),

@@ -26,6 +26,11 @@ from kubemark.master.controllers.ipam import DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_
 from kubemark.master.controllers.job import JobController
 from kubemark.master.controllers.namespace import NamespaceController
 from kubemark.master.controllers.nodelifecycle import NodeLifecycleController, NodeLifecycleOptions
+from kubemark.master.controllers.persistentvolume import (
+    PV_CLAIM_BINDER_SYNC_PERIOD,
+    HollowProvisioner,
+    PersistentVolumeController,
+)
 from kubemark.master.controllers.podgc import GC_CHECK_PERIOD, TERMINATED_POD_GC_THRESHOLD, PodGCController
 from kubemark.master.controllers.replicaset import REPLICATION_CONTROLLER, ReplicaSetController
 from kubemark.master.controllers.serviceaccount import ServiceAccountController
@@ -51,6 +56,9 @@ ALL_CONTROLLERS = (
     "statefulset",
     "daemonset",
     "disruption",
+    "persistentvolume-binder",
+    # Not kube-controller-manager's: the hollow CSI driver's external-provisioner, for the default class.
+    "hollow-provisioner",
 )
 
 
@@ -78,6 +86,7 @@ class ControllerOptions:
     concurrent_daemonset_syncs: int = 2
     terminated_pod_gc_threshold: int = TERMINATED_POD_GC_THRESHOLD
     pod_gc_period: float = GC_CHECK_PERIOD
+    pvclaimbinder_sync_period: float = PV_CLAIM_BINDER_SYNC_PERIOD
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -115,6 +124,10 @@ FACTORIES: dict[str, Factory] = {
     "statefulset": lambda c, i, o, m: StatefulSetController(c, i, workers=o.concurrent_statefulset_syncs, metrics=m),
     "daemonset": lambda c, i, o, m: DaemonSetController(c, i, workers=o.concurrent_daemonset_syncs, metrics=m),
     "disruption": lambda c, i, o, m: DisruptionController(c, i, metrics=m),
+    "persistentvolume-binder": lambda c, i, o, m: PersistentVolumeController(
+        c, i, resync_period=o.pvclaimbinder_sync_period, metrics=m
+    ),
+    "hollow-provisioner": lambda c, i, o, m: HollowProvisioner(c, i, metrics=m),
     "podgc": lambda c, i, o, m: PodGCController(
         c, i, period=o.pod_gc_period, terminated_pod_gc_threshold=o.terminated_pod_gc_threshold, metrics=m
     ),

@@ -5,10 +5,13 @@ healthy when Ready, schedulable and without NoSchedule/NoExecute taints. Wheneve
 max(`threshold` (default 4), `ratio` (default 0.01) x nodes) are unhealthy, the threshold counts as reached.
 `gather` writes the "NodeHealthTracker" summary {runningNodes, nodeCount, thresholdReached} and the
 `node_health` verdict, failed with the first violation's message when the threshold was reached.
+`action: stop` stops tracking without a summary (clusterloader2's stop); a gather after it has nothing to
+report (clusterloader2 fails it: "has not been started"), so it logs that and returns nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -20,6 +23,8 @@ from kubemark.measure.results import MeasurementResult, SummaryFile, Verdict
 from kubemark.measure.watch import ObjectWatch
 
 __all__ = ["NodeHealthTracker", "node_healthy"]
+
+log = logging.getLogger(__name__)
 
 NODES = resource_path("", "v1", "nodes")
 BLOCKING_TAINTS = ("NoSchedule", "NoExecute")
@@ -64,6 +69,7 @@ class _Health:
 
 class NodeHealthTracker(MeasurementBase):
     method: ClassVar[str] = "NodeHealthTracker"
+    actions: ClassVar[frozenset[str] | None] = frozenset({"start", "gather", "stop"})
 
     def __init__(self, identifier: str, ctx: MeasureContext) -> None:
         super().__init__(identifier, ctx)
@@ -79,9 +85,19 @@ class NodeHealthTracker(MeasurementBase):
             self._health.on_event("ADDED", None, node, 0.0)
         self._nodes.subscribe(self._health)
 
+    async def act(self, action: str, params: Mapping[str, Any]) -> MeasurementResult | None:
+        if action != "stop":
+            return await super().act(action, params)
+        await self.stop()
+        self._health = None
+        return None
+
     async def gather(self, params: Mapping[str, Any]) -> MeasurementResult:
         health = self._health
         if health is None:
+            log.warning(
+                "%s: gathered while not running (never started, or stopped): nothing to report", self.identifier
+            )
             return MeasurementResult()
         await self.stop()
         running = sum(1 for healthy in health.nodes.values() if healthy)

@@ -71,6 +71,7 @@ def scheduling_metrics_summary(after: str, before: str | None) -> dict[str, Any]
 
 class SchedulingMetrics(MeasurementBase):
     method: ClassVar[str] = "SchedulingMetrics"
+    actions: ClassVar[frozenset[str] | None] = frozenset({"reset", "start", "gather"})  # clusterloader2's
 
     def __init__(self, identifier: str, ctx: MeasureContext) -> None:
         super().__init__(identifier, ctx)
@@ -78,6 +79,13 @@ class SchedulingMetrics(MeasurementBase):
 
     async def start(self, params: Mapping[str, Any]) -> None:
         self._before = await self.metrics_text(SCHEDULER)
+
+    async def act(self, action: str, params: Mapping[str, Any]) -> MeasurementResult | None:
+        """`reset`: the window begins, as `start` (clusterloader2 takes its initial scrape for both)."""
+        if action != "reset":
+            return await super().act(action, params)
+        await self.start(params)
+        return None
 
     async def gather(self, params: Mapping[str, Any]) -> MeasurementResult:
         after = await self.metrics_text(SCHEDULER)

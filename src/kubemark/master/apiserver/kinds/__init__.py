@@ -19,7 +19,11 @@ from kubemark.master.apiserver.kinds.pods import PodStrategy
 from kubemark.master.apiserver.kinds.policy import PodDisruptionBudgetStrategy
 from kubemark.master.apiserver.kinds.scheduling import PriorityClassStrategy
 from kubemark.master.apiserver.kinds.services import EndpointsStrategy, ServiceStrategy
-from kubemark.master.apiserver.kinds.storage import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
+from kubemark.master.apiserver.kinds.storage import (
+    PersistentVolumeClaimStrategy,
+    PersistentVolumeStrategy,
+    StorageClassStrategy,
+)
 from kubemark.master.apiserver.kinds.workloads import (
     DeploymentStrategy,
     JobStrategy,
@@ -45,6 +49,7 @@ _BY_RESOURCE: dict[tuple[str, str], type[KindStrategy]] = {
     ("apps", "controllerrevisions"): ControllerRevisionStrategy,
     ("", "persistentvolumeclaims"): PersistentVolumeClaimStrategy,
     ("", "persistentvolumes"): PersistentVolumeStrategy,
+    ("storage.k8s.io", "storageclasses"): StorageClassStrategy,
     ("scheduling.k8s.io", "priorityclasses"): PriorityClassStrategy,
     ("policy", "poddisruptionbudgets"): PodDisruptionBudgetStrategy,
     ("networking.k8s.io", "networkpolicies"): NetworkPolicyStrategy,

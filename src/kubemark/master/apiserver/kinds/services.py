@@ -290,7 +290,9 @@ def _default_endpoints(obj: Obj) -> None:
 
 def _validate_endpoints(obj: Obj) -> list[Cause]:
     causes: list[Cause] = []
-    subsets = obj.get("subsets") or ()
+    subsets = obj.get("subsets")
+    if subsets is None:  # omitted (omitempty): an Endpoints without subsets is valid
+        return causes
     if not isinstance(subsets, list):
         return [field.invalid("subsets", subsets, "must be a list of objects")]
     for i, subset in enumerate(subsets):

@@ -3,21 +3,34 @@
 Upstream: SetDefaults_PersistentVolumeClaim / _PersistentVolume (pkg/apis/core/v1/defaults.go),
 ValidatePersistentVolumeClaimSpec / ValidatePersistentVolumeClaimUpdate and ValidatePersistentVolume
 (pkg/apis/core/validation), and the registry strategies that keep status out of create. clusterloader2's load
-test gets its claims from StatefulSet volumeClaimTemplates (CL2_ENABLE_PVS) and deletes them by label at the
-end, so claims must exist as objects; nothing here binds them (no PV controller runs).
+test gets its claims from StatefulSet volumeClaimTemplates (CL2_ENABLE_PVS) without a storageClassName, so the
+DefaultStorageClass admission plugin (plugin/pkg/admission/storage/storageclass/setdefault) gives them the
+cluster's default class here; the PV controller (controllers/persistentvolume.py) binds them.
+
+StorageClasses (storage.k8s.io/v1): SetDefaults_StorageClass (reclaimPolicy Delete, volumeBindingMode
+Immediate) and ValidateStorageClass / ValidateStorageClassUpdate (provisioner a qualified name; parameters,
+provisioner, reclaimPolicy and volumeBindingMode immutable). `default_storage_class_object` is the class the
+master installs at start-up, as a cluster's storage addon does (GCE's, kind's `standard`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as field_
 from typing import Any
 
+from kubemark.kube import volumes
+from kubemark.kube.meta import validate_qualified_name
 from kubemark.kube.quantity import parse_quantity
 from kubemark.master.apiserver.errors import Cause
 from kubemark.master.apiserver.kinds import field
 from kubemark.master.apiserver.kinds.kind_strategy import KindStrategy
-from kubemark.master.apiserver.strategy import Obj
+from kubemark.master.apiserver.kinds.scheduling import PriorityClassLister
+from kubemark.master.apiserver.strategy import Obj, ObjectStore
 
+CLASS_RECLAIM_POLICIES = ("Delete", "Retain")
+BINDING_MODES = (volumes.BINDING_IMMEDIATE, volumes.BINDING_WAIT_FOR_FIRST_CONSUMER)
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
 VOLUME_MODES = ("Block", "Filesystem")
 RECLAIM_POLICIES = ("Delete", "Recycle", "Retain")
@@ -107,6 +120,25 @@ def _claim_spec_view(spec: Obj) -> Obj:
 
 @dataclass
 class PersistentVolumeClaimStrategy(KindStrategy):
+    """Claims, with the DefaultStorageClass admission plugin on create."""
+
+    storage_classes: PriorityClassLister | None = field_(default=None, repr=False)
+
+    def bind_stores(self, lookup: Callable[[str, str], ObjectStore | None]) -> None:
+        store = lookup("storage.k8s.io", "storageclasses")
+        # The lister reads any cluster-scoped kind: the watch cache, then storage for a name not seen yet.
+        self.storage_classes = PriorityClassLister(store) if store is not None else None
+
+    async def admit_create(self, obj: Obj) -> None:
+        """DefaultStorageClass: a claim that asks for no class (neither spec.storageClassName nor the beta
+        annotation) gets the default class, when there is one."""
+        if self.storage_classes is None or volumes.claim_has_class(obj):
+            return
+        default = volumes.default_storage_class(await self.storage_classes.list())
+        spec = obj.get("spec")
+        if default is not None and isinstance(spec, dict):
+            spec["storageClassName"] = (default.get("metadata") or {}).get("name")
+
     def prepare_for_create(self, obj: Obj) -> None:
         obj.pop("status", None)
         default_claim(obj)
@@ -128,6 +160,9 @@ class PersistentVolumeClaimStrategy(KindStrategy):
                 candidate["volumeName"] = old_spec.get("volumeName")  # binding sets it once
                 if candidate["volumeName"] is None:
                     candidate.pop("volumeName")
+            old_annotations = (old.get("metadata") or {}).get("annotations") or {}
+            if old_spec.get("storageClassName") is None and volumes.ANN_BETA_STORAGE_CLASS not in old_annotations:
+                candidate.pop("storageClassName", None)  # validateStorageClassUpgradeFromNil: set once, retroactively
             if _claim_spec_view(candidate) != _claim_spec_view(old_spec):
                 causes.append(field.forbidden("spec", _PVC_UPDATE_FORBIDDEN))
         return causes
@@ -195,3 +230,72 @@ class PersistentVolumeStrategy(KindStrategy):
         if new_mode != (old.get("spec") or {}).get("volumeMode"):
             causes.append(field.immutable("spec.volumeMode", new_mode))
         return causes
+
+
+def default_storage_class(obj: Obj) -> None:
+    """SetDefaults_StorageClass."""
+    obj.setdefault("reclaimPolicy", "Delete")
+    obj.setdefault("volumeBindingMode", volumes.BINDING_IMMEDIATE)
+
+
+def validate_storage_class(obj: Obj) -> list[Cause]:
+    """ValidateStorageClass (without allowedTopologies' term checks)."""
+    causes: list[Cause] = []
+    provisioner = obj.get("provisioner")
+    if not provisioner or not isinstance(provisioner, str):
+        causes.append(field.required("provisioner"))
+    else:
+        causes += [field.invalid("provisioner", provisioner, m) for m in validate_qualified_name(provisioner.lower())]
+    parameters = obj.get("parameters")
+    if parameters is not None:
+        if not isinstance(parameters, dict):
+            causes.append(field.invalid("parameters", parameters, "must be a map of strings"))
+        elif len(parameters) > 512:
+            causes.append(field.too_long("parameters", "", 512))
+        elif any(not k for k in parameters):
+            causes.append(field.invalid("parameters", "", "field can not be empty."))
+    policy = obj.get("reclaimPolicy")
+    if policy and policy not in CLASS_RECLAIM_POLICIES:
+        causes.append(field.not_supported("reclaimPolicy", policy, CLASS_RECLAIM_POLICIES))
+    mode = obj.get("volumeBindingMode")
+    if mode is None:
+        causes.append(field.required("volumeBindingMode"))
+    elif mode not in BINDING_MODES:
+        causes.append(field.not_supported("volumeBindingMode", mode, BINDING_MODES))
+    return causes
+
+
+@dataclass
+class StorageClassStrategy(KindStrategy):
+    def prepare_for_create(self, obj: Obj) -> None:
+        default_storage_class(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_storage_class(obj)
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        super().prepare_for_update(new, old)
+        default_storage_class(new)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        causes = validate_storage_class(new)
+        for key in ("parameters", "provisioner", "reclaimPolicy", "volumeBindingMode"):
+            if new.get(key) != old.get(key):
+                causes.append(field.immutable(key, new.get(key)))
+        return causes
+
+
+def default_storage_class_object() -> Obj:
+    """The default StorageClass the master installs at start-up: the hollow provisioner, Immediate binding."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": volumes.DEFAULT_STORAGE_CLASS,
+            "annotations": {volumes.ANN_IS_DEFAULT_CLASS: "true"},
+            "labels": {"addonmanager.kubernetes.io/mode": "EnsureExists"},
+        },
+        "provisioner": volumes.HOLLOW_PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": volumes.BINDING_IMMEDIATE,
+    }
