@@ -115,7 +115,7 @@ class Image(_Model):
 def _default_images() -> list[Image]:
     return [
         Image(names=["registry.k8s.io/pause:3.9"], size_bytes=321_520),
-        Image(names=["registry.k8s.io/kube-proxy:v1.31.0"], size_bytes=29_978_000),
+        Image(names=["registry.k8s.io/kube-proxy:v1.37.2"], size_bytes=29_978_000),
         Image(names=["registry.k8s.io/node-problem-detector/node-problem-detector:v0.8.19"], size_bytes=47_152_000),
     ]
 
@@ -199,7 +199,9 @@ class NodeConfig(_Model):
     eviction_reserve: dict[str, str] = Field(default_factory=lambda: {"memory": "100Mi"})
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
-    kubelet_version: str = "v1.31.0"
+    # The kubelet release whose API behaviour the hollow kubelet follows (its watches, status rules), within the
+    # version-skew policy of the real control plane kubemark builds (scripts/kube-binaries.sh).
+    kubelet_version: str = "v1.37.2"
     container_runtime_version: str = "hollow://1.0"
     os_image: str = "Debian GNU/Linux 12 (bookworm)"
     kernel_version: str = "6.1.0-hollow"

@@ -148,7 +148,7 @@ def static_status(facts: NodeSpecFacts) -> dict[str, Any]:
             "osImage": config.os_image,
             "containerRuntimeVersion": config.container_runtime_version,
             "kubeletVersion": config.kubelet_version,
-            "kubeProxyVersion": config.kubelet_version,
+            "kubeProxyVersion": "",  # DisableNodeKubeProxyVersion, locked on since 1.36: kubelet clears it
             "operatingSystem": "linux",
             "architecture": "amd64",
         },
