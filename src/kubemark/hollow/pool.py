@@ -255,21 +255,7 @@ class NodePool:
                 delay = began + n / self.ramp - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            name = f"{self.prefix}-{index}"
-            node = HollowNode(
-                name,
-                index,
-                self._creds(name),
-                self.config,
-                metrics=self.metrics,
-                connector=self._connector,
-                shared=self.shared_objects,
-                proxy_creds=self._proxy_creds(name),
-            )
-            self.nodes[name] = node
-            task = asyncio.create_task(self._start_node(node), name=f"start {name}")
-            self._starts.add(task)
-            task.add_done_callback(self._starts.discard)
+            self._launch(f"{self.prefix}-{index}", index, "start")
 
     async def wait_ready(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - the contract
         """True once every node reported Ready; False if `timeout` passed first."""
@@ -289,6 +275,23 @@ class NodePool:
             return False
         return True
 
+    def _launch(self, name: str, index: int, what: str) -> None:
+        """A new HollowNode `name` in this pool, started in the background (tracked until it is up)."""
+        node = HollowNode(
+            name,
+            index,
+            self._creds(name),
+            self.config,
+            metrics=self.metrics,
+            connector=self._connector,
+            shared=self.shared_objects,
+            proxy_creds=self._proxy_creds(name),
+        )
+        self.nodes[name] = node
+        task = asyncio.create_task(self._start_node(node), name=f"{what} {name}")
+        self._starts.add(task)
+        task.add_done_callback(self._starts.discard)
+
     # -- simulated failures (chaosMonkey): a NodeFailureTarget ---------------------------------------------------
 
     def node_names(self) -> list[str]:
@@ -305,21 +308,7 @@ class NodePool:
     async def start_node(self, name: str) -> None:
         """Start a stopped node again: a fresh hollow node of the same name, as a rebooted machine's kubelet
         (it re-registers, reports status and renews its Lease; its pods are whatever the API says)."""
-        index = self.stopped.pop(name)
-        node = HollowNode(
-            name,
-            index,
-            self._creds(name),
-            self.config,
-            metrics=self.metrics,
-            connector=self._connector,
-            shared=self.shared_objects,
-            proxy_creds=self._proxy_creds(name),
-        )
-        self.nodes[name] = node
-        task = asyncio.create_task(self._start_node(node), name=f"restart {name}")
-        self._starts.add(task)
-        task.add_done_callback(self._starts.discard)
+        self._launch(name, self.stopped.pop(name), "restart")
 
     async def stop(self, *, delete_nodes: bool = False) -> None:
         for task in list(self._starts):

@@ -8,6 +8,7 @@ selector that silently matches everything.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,3 +62,9 @@ class ObjectSelector:
             if (actual == value) == negate:
                 return False
         return True
+
+
+def phase_counts(objects: list[dict[str, Any]]) -> Counter[str]:
+    """Objects by `status.phase` ("" for one its controller has not synced yet): clusterloader2's
+    ComputePVCStartupStatus / ComputePVsStartupStatus."""
+    return Counter(str((o.get("status") or {}).get("phase") or "") for o in objects)

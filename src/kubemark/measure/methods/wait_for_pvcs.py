@@ -10,7 +10,6 @@ timeout fails the step with the counts it reached.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -19,18 +18,13 @@ from kubemark.kube.durations import parse_duration
 from kubemark.measure.barrier import BarrierTimeout
 from kubemark.measure.consistent_view import ConsistentView
 from kubemark.measure.measurement import MeasurementBase
-from kubemark.measure.object_selector import ObjectSelector
+from kubemark.measure.object_selector import ObjectSelector, phase_counts
 from kubemark.measure.results import MeasurementResult
 
-__all__ = ["WaitForBoundPVCs", "claim_phases"]
+__all__ = ["WaitForBoundPVCs"]
 
 DEFAULT_TIMEOUT = 60.0
 CLAIMS = resource_path("", "v1", "persistentvolumeclaims")
-
-
-def claim_phases(claims: list[dict[str, Any]]) -> Counter[str]:
-    """ComputePVCStartupStatus: claims by status.phase (a claim not yet synced by the binder has none)."""
-    return Counter(str((c.get("status") or {}).get("phase") or "") for c in claims)
 
 
 class WaitForBoundPVCs(MeasurementBase):
@@ -51,13 +45,13 @@ class WaitForBoundPVCs(MeasurementBase):
 
             def done() -> bool:
                 current = matching()
-                phases = claim_phases(current)
+                phases = phase_counts(current)
                 return len(current) == phases["Bound"] + phases["Pending"] and phases["Bound"] == desired
 
             reached = await claims.wait_until(done, timeout)
             current = matching()
         if not reached:
-            phases = claim_phases(current)
+            phases = phase_counts(current)
             raise BarrierTimeout(
                 f"{self.identifier}: timeout while waiting for {desired} PVCs to be bound in namespace "
                 f"'{selector.namespace}' with labels '{params.get('labelSelector') or ''}' and fields "

@@ -10,7 +10,6 @@ timeout fails the step with the counts it reached.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -20,18 +19,13 @@ from kubemark.kube.volumes import ANN_DYNAMICALLY_PROVISIONED
 from kubemark.measure.barrier import BarrierTimeout
 from kubemark.measure.consistent_view import ConsistentView
 from kubemark.measure.measurement import MeasurementBase
-from kubemark.measure.object_selector import ObjectSelector
+from kubemark.measure.object_selector import ObjectSelector, phase_counts
 from kubemark.measure.results import MeasurementResult
 
-__all__ = ["WaitForAvailablePVs", "volume_phases"]
+__all__ = ["WaitForAvailablePVs"]
 
 DEFAULT_TIMEOUT = 60.0
 VOLUMES = resource_path("", "v1", "persistentvolumes")
-
-
-def volume_phases(volumes: list[dict[str, Any]]) -> Counter[str]:
-    """ComputePVsStartupStatus: volumes by status.phase."""
-    return Counter(str((v.get("status") or {}).get("phase") or "") for v in volumes)
 
 
 class WaitForAvailablePVs(MeasurementBase):
@@ -60,14 +54,14 @@ class WaitForAvailablePVs(MeasurementBase):
 
             def done() -> bool:
                 current = matching()
-                phases = volume_phases(current)
+                phases = phase_counts(current)
                 provisioned = phases["Bound"] + phases["Available"]
                 return len(current) == provisioned + phases["Pending"] and provisioned == desired
 
             reached = await pvs.wait_until(done, timeout)
             current = matching()
         if not reached:
-            phases = volume_phases(current)
+            phases = phase_counts(current)
             where = f"labels '{params.get('labelSelector') or ''}' and fields '{params.get('fieldSelector') or ''}'"
             if provisioner:
                 where += f" && provisioner={provisioner}"
