@@ -30,7 +30,7 @@ from kubemark import __version__, codec
 from kubemark.client import RestClient, resource_path
 from kubemark.load.builtin import builtin_test_path
 from kubemark.load.config import ConfigError, TestConfig, load_test_config
-from kubemark.load.measurements import MeasurementSet, validate_measurements
+from kubemark.load.measurements import MeasurementSet, StepErrors, validate_measurements
 from kubemark.load.player import Player, PlayerError
 from kubemark.load.progress import PodCounts, RunProgress, Snapshot
 from kubemark.master.launcher import Cluster, EmbeddedMasterLauncher, ExternalMaster, MasterLauncher
@@ -181,7 +181,7 @@ class _Run:
         error = ""
         try:
             await body
-        except (PlayerError, BarrierTimeout, ConfigError) as exc:
+        except (PlayerError, BarrierTimeout, ConfigError, StepErrors) as exc:
             error = str(exc)
         except Exception as exc:
             log.exception("step %r failed", name)
@@ -363,8 +363,9 @@ async def _play(run: _Run, player: Player, measurements: MeasurementSet, config:
                     body = (
                         player.run_phases(step.phases) if step.phases else measurements.execute_all(step.measurements)
                     )
-                    if not await run.step(name, body):
-                        break
+                    # A failed step does not end the test: clusterloader2 runs every step and reports each
+                    # one's errors (its isErrsCritical is always false), so later gathers still report.
+                    await run.step(name, body)
     finally:
         await measurements.finish()
         if run.options.kubeconfig and not run.options.keep:  # an embedded cluster goes away whole

@@ -9,7 +9,7 @@ import pytest
 
 from kubemark.load.config import ConfigError, TestConfig
 from kubemark.load.config import Measurement as MeasurementStep
-from kubemark.load.measurements import MeasurementSet, validate_measurements
+from kubemark.load.measurements import MeasurementSet, StepErrors, validate_measurements
 from kubemark.measure.measurement import MeasureContext, Measurement
 from kubemark.measure.registry import MEASUREMENTS
 from kubemark.measure.results import MeasurementResult, PodTimeline, Verdict
@@ -139,6 +139,17 @@ async def test_finish_gathers_what_runs_without_waiting_on_barriers_and_stops_ev
     assert mset.running == {}
     assert [v.name for v in mset.result.verdicts] == ["A"]
     assert ctx.closed == 1
+
+
+async def test_a_failing_measurement_does_not_cut_the_others_of_its_step_short(mset: MeasurementSet) -> None:
+    # clusterloader2 waits for every measurement of a step and reports each one's error.
+    with pytest.raises(RuntimeError, match="scrape failed"):
+        await mset.execute_all([step("F", "Failing"), step("R", "Recording")])
+    assert ("gather", "R", {}) in LOG and [v.name for v in mset.result.verdicts] == ["R"]
+    with pytest.raises(StepErrors) as caught:
+        await mset.execute_all([step("F1", "Failing"), step("R2", "Recording"), step("F2", "Failing")])
+    assert caught.value.errors == ["F1: scrape failed", "F2: scrape failed"]
+    assert [v.name for v in mset.result.verdicts] == ["R", "R2"]
 
 
 def test_validation_reads_the_registry() -> None:

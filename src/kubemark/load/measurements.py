@@ -33,11 +33,23 @@ from kubemark.measure.methods.not_measured import NotMeasuredHere
 from kubemark.measure.registry import MEASUREMENTS
 from kubemark.measure.results import MeasurementResult
 
-__all__ = ["MeasurementSet", "validate_measurements"]
+__all__ = ["MeasurementSet", "StepErrors", "validate_measurements"]
 
 log = logging.getLogger(__name__)
 
 _DURATION_PARAMS = ("threshold", "operationTimeout", "timeout", "duration", "samplingInterval")
+
+
+class StepErrors(Exception):
+    """More than one measurement of a step failed; the message lists each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def validate_measurements(config: TestConfig, registry: Mapping[str, type[Measurement]] = MEASUREMENTS) -> None:
@@ -110,8 +122,17 @@ class MeasurementSet:
             await self._act(m, str(m.action))
 
     async def execute_all(self, measurements: list[MeasurementStep]) -> None:
-        """The measurements of one step, concurrently (as clusterloader2 runs them)."""
-        await asyncio.gather(*(self.execute(m) for m in measurements))
+        """The measurements of one step, concurrently (as clusterloader2 runs them): every one runs to its end
+        even when another fails, and the step's error names each that failed."""
+        outcomes = await asyncio.gather(*(self.execute(m) for m in measurements), return_exceptions=True)
+        failed = [(m, e) for m, e in zip(measurements, outcomes, strict=True) if isinstance(e, BaseException)]
+        for _, exc in failed:
+            if isinstance(exc, asyncio.CancelledError):
+                raise exc
+        if len(failed) == 1:
+            raise failed[0][1]
+        if failed:
+            raise StepErrors([f"{m.identifier}: {_describe(exc)}" for m, exc in failed])
 
     async def _start(self, m: MeasurementStep) -> None:
         kind = self.registry[m.method]
