@@ -10,7 +10,7 @@ the binder and the hollow provisioner agree on what "bound to this claim" means 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from fractions import Fraction
 from typing import Any
 
@@ -119,6 +119,26 @@ def volume_capacity(volume: Obj) -> Fraction:
         return Fraction(0)
 
 
+def claim_reference(claim: Obj) -> dict[str, Any]:
+    """reference.GetReference of a claim, as the binder, the provisioner and the scheduler write spec.claimRef."""
+    md = _meta(claim)
+    return {
+        "kind": "PersistentVolumeClaim",
+        "namespace": md.get("namespace"),
+        "name": md.get("name"),
+        "uid": md.get("uid"),
+        "apiVersion": "v1",
+        "resourceVersion": md.get("resourceVersion"),
+    }
+
+
+def claim_fully_bound(claim: Obj) -> bool:
+    """isPVCFullyBound (the scheduler's test): spec.volumeName set and the binder's bind-completed annotation."""
+    return bool((claim.get("spec") or {}).get("volumeName")) and ANN_BIND_COMPLETED in (
+        _meta(claim).get("annotations") or {}
+    )
+
+
 def volume_bound_to_claim(volume: Obj, claim: Obj) -> bool:
     """IsVolumeBoundToClaim: the volume's claimRef names the claim (and its UID, when the ref has one)."""
     ref = (volume.get("spec") or {}).get("claimRef")
@@ -152,9 +172,21 @@ def _vac(obj: Obj) -> str:
     return str((obj.get("spec") or {}).get("volumeAttributesClassName") or "")
 
 
-def find_matching_volume(claim: Obj, volumes: Iterable[Obj], *, delay_binding: bool = False) -> Obj | None:
-    """FindMatchingVolume on the PV controller's path (no node): a volume pre-bound to the claim wins; otherwise
-    the smallest Available one of the claim's class, size, volume mode, attributes class and label selector.
+def find_matching_volume(
+    claim: Obj,
+    volumes: Iterable[Obj],
+    *,
+    delay_binding: bool = False,
+    node_admits: Callable[[Obj], bool] | None = None,
+    excluded: Collection[str] = (),
+) -> Obj | None:
+    """FindMatchingVolume: a volume pre-bound to the claim wins; otherwise the smallest Available one of the
+    claim's class, size, volume mode, attributes class and label selector.
+
+    On the PV controller's path there is no node (`node_admits` None) and a WaitForFirstConsumer claim
+    (`delay_binding`) gets only a volume pre-bound to it. On the scheduler's path `node_admits` says whether a
+    volume's node affinity admits the node being filtered; `excluded` are volumes already chosen for the pod's
+    other claims.
 
     The controller's index only offers volumes whose access modes include the claim's (listByAccessModes, the
     smallest sets first); that filter is applied here, and among equal sizes the smaller mode set wins.
@@ -165,7 +197,7 @@ def find_matching_volume(claim: Obj, volumes: Iterable[Obj], *, delay_binding: b
     best: Obj | None = None
     best_key: tuple[Fraction, int] | None = None
     for volume in volumes:
-        if not access_modes_satisfied(claim, volume):
+        if _meta(volume).get("name") in excluded or not access_modes_satisfied(claim, volume):
             continue
         spec = volume.get("spec") or {}
         if spec.get("claimRef") and not volume_bound_to_claim(volume, claim):
@@ -175,15 +207,16 @@ def find_matching_volume(claim: Obj, volumes: Iterable[Obj], *, delay_binding: b
             continue
         if _meta(volume).get("deletionTimestamp"):
             continue
+        admitted = node_admits is None or node_admits(volume)
         if volume_bound_to_claim(volume, claim):
-            return volume
-        if delay_binding:
+            return volume if admitted else None
+        if delay_binding and node_admits is None:
             continue  # the scheduler binds unbound volumes of WaitForFirstConsumer claims
         if (volume.get("status") or {}).get("phase") != "Available":
             continue
         if selector is not None and not selector.matches(_meta(volume).get("labels") or {}):
             continue
-        if volume_class(volume) != wanted_class:
+        if volume_class(volume) != wanted_class or not admitted:
             continue
         key = (capacity, len(spec.get("accessModes") or ()))
         if best_key is None or key < best_key:

@@ -28,9 +28,10 @@ modes, volume mode and class, the class's reclaim policy and mount options, a CS
 `pv.kubernetes.io/provisioned-by` and a claimRef to the claim, and the binder binds it. A volume it provisioned
 that is Released with reclaim policy Delete is deleted (its "DeleteVolume" is a no-op).
 
-Not implemented: WaitForFirstConsumer provisioning (it needs the scheduler's selected-node annotation, which the
-embedded scheduler does not set: such claims stay Pending), volume expansion, the pv/pvc-protection
-finalizers, migrated in-tree volumes, events.
+WaitForFirstConsumer claims wait for the scheduler: it binds a static volume itself (claimRef) or sets the
+selected-node annotation, after which the binder provisions as for Immediate claims.
+
+Not implemented: volume expansion, the pv/pvc-protection finalizers, migrated in-tree volumes, events.
 """
 
 from __future__ import annotations
@@ -70,19 +71,6 @@ def _annotations(obj: Obj) -> dict[str, str]:
 
 def _phase(obj: Obj) -> str:
     return str((obj.get("status") or {}).get("phase") or "")
-
-
-def claim_reference(claim: Obj) -> dict[str, Any]:
-    """reference.GetReference of a claim, as the binder and the provisioner write it into spec.claimRef."""
-    md = meta(claim)
-    return {
-        "kind": "PersistentVolumeClaim",
-        "namespace": md.get("namespace"),
-        "name": md.get("name"),
-        "uid": md.get("uid"),
-        "apiVersion": "v1",
-        "resourceVersion": md.get("resourceVersion"),
-    }
 
 
 def _claim_ref_key(volume: Obj) -> str | None:
@@ -345,7 +333,7 @@ class PersistentVolumeController(Controller):
             md.get("namespace"),
             md.get("uid"),
         ):
-            spec["claimRef"] = claim_reference(claim)
+            spec["claimRef"] = volumes.claim_reference(claim)
             dirty = True
         annotations = new.setdefault("metadata", {}).setdefault("annotations", {})
         if not bound_already and volumes.ANN_BOUND_BY_CONTROLLER not in annotations:
@@ -548,7 +536,7 @@ class HollowProvisioner(Controller):
             "volumeMode": spec.get("volumeMode") or "Filesystem",
             "storageClassName": volumes.claim_class(claim),
             "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy") or "Delete",
-            "claimRef": claim_reference(claim),
+            "claimRef": volumes.claim_reference(claim),
             "csi": {"driver": self.provisioner, "volumeHandle": name, "fsType": "ext4"},
         }
         if storage_class.get("mountOptions"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubemark.master.scheduler.cache import NodeInfo, SchedulerCache
@@ -34,15 +35,19 @@ def num_feasible_nodes_to_find(percentage_of_nodes_to_score: int | None, num_all
 class FitError(Exception):
     """No node fits; str() is kube-scheduler's message ("0/10 nodes are available: 3 Insufficient cpu.")."""
 
-    def __init__(self, pod_key: str, num_all_nodes: int, reasons: Counter[str]) -> None:
+    def __init__(self, pod_key: str, num_all_nodes: int, reasons: Counter[str], prefilter: str = "") -> None:
         self.pod_key = pod_key
         self.num_all_nodes = num_all_nodes
         self.reasons = reasons
-        super().__init__(fit_error_message(num_all_nodes, reasons))
+        self.prefilter = prefilter
+        super().__init__(fit_error_message(num_all_nodes, reasons, prefilter))
 
 
-def fit_error_message(num_all_nodes: int, reasons: Counter[str]) -> str:
+def fit_error_message(num_all_nodes: int, reasons: Counter[str], prefilter: str = "") -> str:
+    """FitError.Error(): a PreFilter plugin's rejection is said once, not counted per node."""
     message = f"0/{num_all_nodes} nodes are available:"
+    if prefilter:
+        return f"{message} {prefilter}."
     histogram = sorted(f"{count} {reason}" for reason, count in reasons.items())
     if histogram:
         message += f" {', '.join(histogram)}."
@@ -64,8 +69,11 @@ class ScheduleAlgorithm:
         self.next_start_index = 0
         self._rng = rng or random.Random()
 
-    def schedule(self, pod: PodInfo, cache: SchedulerCache) -> ScheduleResult:
-        """Pick a node for `pod` or raise FitError."""
+    def schedule(
+        self, pod: PodInfo, cache: SchedulerCache, extra_filter: Callable[[NodeInfo], list[str] | None] | None = None
+    ) -> ScheduleResult:
+        """Pick a node for `pod` or raise FitError. `extra_filter` (VolumeBinding's Filter) runs on each node the
+        built-in filters pass: None admits it, a list gives the reasons it does not fit."""
         names = cache.node_names()
         total = len(names)
         if total == 0:
@@ -78,7 +86,7 @@ class ScheduleAlgorithm:
         start = self.next_start_index % total
         processed = 0
         # A plain pod on a plain node needs only the resource check: done inline, it is most of the work.
-        plain = pod.plain and (state is None or state.empty)
+        plain = pod.plain and (state is None or state.empty) and extra_filter is None
         req = pod.requests
         cpu, mem, eph = req.milli_cpu, req.memory, req.ephemeral_storage
         for name in names[start:] + names[:start] if start else names:
@@ -97,6 +105,8 @@ class ScheduleAlgorithm:
                         break
                     continue
             failed = filter_node(pod, node, state)
+            if failed is None and extra_filter is not None:
+                failed = extra_filter(node)
             if failed is None:
                 feasible.append(node)
                 if len(feasible) >= want:

@@ -7,6 +7,12 @@ moves a pod from one side to the other, in order on one stream. One scheduling c
 (POST pods/{name}/binding) run concurrently, at most `bind_concurrency` in flight. A pod nothing fits gets
 PodScheduled=False/Unschedulable via a PATCH of pods/status and a FailedScheduling event, and waits in the
 unschedulable queue for a node add/update or a pod delete.
+
+Pods with PersistentVolumeClaims go through VolumeBinding (volume_binding.py) over claim, volume and class
+informers: PreFilter and Filter in the scheduling cycle; in the binding task, before the binding, PreBind writes
+the chosen static bindings and the selected-node annotations and waits (polling the caches each second, for at
+most `bind_timeout`, as upstream) until the PV controller has bound every claim. A claim event requeues the pods
+that were waiting on volumes.
 """
 
 from __future__ import annotations
@@ -16,18 +22,29 @@ import contextlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from kubemark.client import APIError, Informer, RestClient, is_conflict, is_not_found, namespaced_key, resource_path
+from kubemark.kube import volumes
 from kubemark.kube.meta import now_rfc3339
 from kubemark.master.scheduler.algorithm import FitError, ScheduleAlgorithm
-from kubemark.master.scheduler.cache import SchedulerCache
+from kubemark.master.scheduler.cache import NodeInfo, SchedulerCache
 from kubemark.master.scheduler.events import EventRecorder
 from kubemark.master.scheduler.filters import REASON_AFFINITY
 from kubemark.master.scheduler.metrics import ERROR, SCHEDULED, UNSCHEDULABLE, SchedulerMetrics
 from kubemark.master.scheduler.pod_info import PodInfo, pod_info_from
 from kubemark.master.scheduler.queue import QueuedPod, SchedulingQueue
+from kubemark.master.scheduler.volume_binding import (
+    NodeVolumes,
+    VolumeUnresolvable,
+    claims_bound,
+    has_claims,
+    node_volumes,
+    pod_claims,
+    volume_bound_to,
+)
 from kubemark.metrics_endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
@@ -36,6 +53,8 @@ Obj = dict[str, Any]
 
 NOT_TERMINAL_PODS_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 DEFAULT_BIND_CONCURRENCY = 32
+DEFAULT_BIND_TIMEOUT = 600.0  # kube-scheduler's VolumeBinding bindTimeoutSeconds
+VOLUME_BIND_POLL = 1.0  # BindPodVolumes polls its caches every second
 
 
 def _spec_or_labels_changed(old: Obj, new: Obj) -> bool:
@@ -65,6 +84,7 @@ class Scheduler:
         max_backoff: float = 10.0,
         rng: random.Random | None = None,
         post_events: bool = True,
+        bind_timeout: float = DEFAULT_BIND_TIMEOUT,
     ) -> None:
         self.client = client
         self.name = name
@@ -86,6 +106,17 @@ class Scheduler:
         self._pods = Informer(client, resource_path("", "v1", "pods"), field_selector=NOT_TERMINAL_PODS_SELECTOR)
         self._nodes.add_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         self._pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
+        self._claims = Informer(client, resource_path("", "v1", "persistentvolumeclaims"))
+        self._volumes = Informer(
+            client, resource_path("", "v1", "persistentvolumes"), key=lambda o: o["metadata"]["name"]
+        )
+        self._classes = Informer(
+            client, resource_path("storage.k8s.io", "v1", "storageclasses"), key=lambda o: o["metadata"]["name"]
+        )
+        for informer in (self._claims, self._volumes, self._classes):
+            informer.add_handler(self._on_volume_event, self._on_volume_update, None)
+        self.bind_timeout = bind_timeout
+        self._waiting_for_volumes: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._waiting_for_neighbours: set[str] = set()
@@ -103,7 +134,7 @@ class Scheduler:
             await self._metrics_server.start()
         if self.events is not None:
             await self.events.start()
-        for informer in (self._nodes, self._pods):
+        for informer in self._informers():
             informer.start()
         self._tasks = [
             asyncio.create_task(self._run(), name=f"{self.name} loop"),
@@ -111,9 +142,12 @@ class Scheduler:
         ]
 
     async def wait_synced(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - the contract
-        """True once nodes and pods have been listed."""
-        results = await asyncio.gather(self._nodes.wait_synced(timeout), self._pods.wait_synced(timeout))
+        """True once nodes, pods, claims, volumes and storage classes have been listed."""
+        results = await asyncio.gather(*(i.wait_synced(timeout) for i in self._informers()))
         return all(results)
+
+    def _informers(self) -> tuple[Informer, ...]:
+        return (self._nodes, self._pods, self._claims, self._volumes, self._classes)
 
     async def stop(self) -> None:
         self.queue.close()
@@ -127,7 +161,7 @@ class Scheduler:
             await asyncio.wait(list(self._side_tasks), timeout=5)
             for task in list(self._side_tasks):
                 task.cancel()
-        for informer in (self._pods, self._nodes):
+        for informer in reversed(self._informers()):
             await informer.stop()
         if self.events is not None:
             await self.events.stop()
@@ -187,6 +221,15 @@ class Scheduler:
         if self.cache.remove_pod(key) is not None:
             self.queue.move_all_to_active_or_backoff()  # its resources are free
 
+    def _on_volume_event(self, obj: Obj) -> None:
+        """A claim, volume or class appeared: the pods parked on volumes may fit now (upstream's queueing hints)."""
+        if self._waiting_for_volumes:
+            waiting, self._waiting_for_volumes = self._waiting_for_volumes, set()
+            self.queue.move_all_to_active_or_backoff(lambda qp: qp.key in waiting)
+
+    def _on_volume_update(self, old: Obj, new: Obj) -> None:
+        self._on_volume_event(new)
+
     def _assigned_added(self, pod: Obj) -> None:
         info = pod_info_from(pod)
         self.cache.add_pod(info)
@@ -242,8 +285,10 @@ class Scheduler:
         if self.cache.node_of(info.key) is not None:
             self.queue.done(info.key)  # already assigned (e.g. bound by someone else meanwhile)
             return False
+        per_node: dict[str, NodeVolumes] = {}
         try:
-            result = self.algorithm.schedule(info, self.cache)
+            extra = self._volume_filter(info.pod, per_node) if has_claims(info.pod) else None
+            result = self.algorithm.schedule(info, self.cache, extra)
         except FitError as fit:
             elapsed = time.perf_counter() - start
             self.metrics.algorithm_duration.observe(elapsed)
@@ -252,6 +297,8 @@ class Scheduler:
             self.queue.add_unschedulable(qp, cycle, fit.reasons)
             if REASON_AFFINITY in fit.reasons:
                 self._waiting_for_neighbours.add(info.key)
+            if fit.prefilter or per_node or has_claims(info.pod):
+                self._waiting_for_volumes.add(info.key)
             log.debug("%s: %s", info.key, message)
             self._spawn(self._report_unschedulable(info, message))
             return False
@@ -263,8 +310,28 @@ class Scheduler:
             return False
         self.metrics.algorithm_duration.observe(time.perf_counter() - start)
         self.cache.assume(info, result.node)
-        self._spawn(self._bind(qp, result.node, start), holds_slot=True)
+        node_vols = per_node.get(result.node)
+        self._spawn(self._bind(qp, result.node, start, node_vols), holds_slot=True)
         return True
+
+    def _volume_filter(self, pod: Obj, per_node: dict[str, NodeVolumes]) -> Any:
+        """VolumeBinding's PreFilter now (raising FitError with its message) and its Filter for the algorithm."""
+        try:
+            claims = pod_claims(pod, self._claims.get, self._classes.get)
+        except VolumeUnresolvable as exc:
+            raise FitError(namespaced_key(pod), self.cache.node_count(), Counter(), prefilter=str(exc)) from None
+        if claims is None or (not claims.delayed and not claims.bound):
+            return None
+
+        def volume_filter(node: NodeInfo) -> list[str] | None:
+            found = node_volumes(claims, node, self._volumes.get, self._volumes.list, self._classes.get)
+            if isinstance(found, list):
+                return found
+            if not found.empty:
+                per_node[node.name] = found
+            return None
+
+        return volume_filter
 
     def _spawn(self, coro: Any, holds_slot: bool = False) -> None:
         task = asyncio.create_task(coro)
@@ -279,8 +346,38 @@ class Scheduler:
 
         task.add_done_callback(finished)
 
-    async def _bind(self, qp: QueuedPod, node: str, start: float) -> None:
+    async def _bind_volumes(self, node: str, node_vols: NodeVolumes) -> None:
+        """VolumeBinding's PreBind: the API updates, then wait until the PV controller has bound every claim."""
+        for claim, volume in node_vols.static:
+            name = volume["metadata"]["name"]
+            await self.client.replace(
+                resource_path("", "v1", "persistentvolumes", None, name), volume_bound_to(volume, claim)
+            )
+        for claim in node_vols.provision:
+            md = claim["metadata"]
+            path = resource_path("", "v1", "persistentvolumeclaims", md.get("namespace"), md["name"])
+            await self.client.patch(path, {"metadata": {"annotations": {volumes.ANN_SELECTED_NODE: node}}}, "merge")
+        deadline = self._clock() + self.bind_timeout
+        while not claims_bound(node_vols, self._claims.get, self._volumes.get):
+            if self._clock() >= deadline:
+                raise TimeoutError("binding volumes: context deadline exceeded")
+            await asyncio.sleep(VOLUME_BIND_POLL)
+
+    async def _bind(self, qp: QueuedPod, node: str, start: float, node_vols: NodeVolumes | None = None) -> None:
         info = qp.info
+        if node_vols is not None:
+            try:
+                await self._bind_volumes(node, node_vols)
+            except Exception as exc:
+                # handleBindingCycleError: forget the assumption, back off, say why on the pod.
+                self.cache.forget(info.key)
+                self.metrics.observe_attempt(ERROR, self.name, time.perf_counter() - start)
+                self.queue.move_all_to_active_or_backoff()
+                self.queue.add_backoff(qp)
+                message = f'running PreBind plugin "VolumeBinding": {exc}'
+                log.warning("%s: %s", info.key, message)
+                await self._report_unschedulable(info, message, reason="SchedulerError")
+                return
         binding = {
             "apiVersion": "v1",
             "kind": "Binding",
