@@ -495,7 +495,18 @@ def run(
         int | None,
         typer.Option(min=1, help="Hollow nodes to start (default 10; with --kubeconfig: none, use its nodes)."),
     ] = None,
-    test: Annotated[str, typer.Option(help="density, load, api, fill, or a test config YAML file.")] = "density",
+    test: Annotated[
+        str | None, typer.Option(help="density, load, api, fill, or a test config YAML file (default: density).")
+    ] = None,
+    testsuite: Annotated[
+        Path | None,
+        typer.Option(
+            "--testsuite",
+            help="clusterloader2 test suite: a YAML list of scenarios (identifier, configPath, overridePaths) run "
+            "one after another, each on a fresh embedded cluster (or on the --kubeconfig cluster), into "
+            "<out>/<identifier>/; --testoverrides and --set apply to every scenario, under its own override files.",
+        ),
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Test parameter key=value (repeatable).")] = None,
     testoverrides: Annotated[
         list[Path] | None,
@@ -535,8 +546,11 @@ def run(
     from kubemark.hollow.config import NodeConfigError
     from kubemark.load.config import ConfigError, load_override_files, parse_set_overrides
     from kubemark.load.environment import EnvParamError, cl2_env_params
-    from kubemark.run import RunInterrupted, RunOptions, run_until_signal
+    from kubemark.load.suite import load_test_suite
+    from kubemark.run import DEFAULT_NODES, RunInterrupted, RunOptions, default_out_dir, prepare, run_until_signal
 
+    if test is not None and testsuite is not None:
+        raise typer.BadParameter("give a test or a test suite, not both", param_hint="--testsuite")
     master_kind = _master_kind(master, kube_binaries)
     if master_kind is MasterKind.real:
         if kubeconfig:
@@ -552,35 +566,70 @@ def run(
         except EnvParamError as exc:
             raise ConfigError("environment", [("", str(exc))]) from None
         # clusterloader2: override files, then CL2_* variables for the names they leave unset; --set on top.
-        overrides = {**env_params, **load_override_files(testoverrides or []), **parse_set_overrides(set_ or [])}
-        options = RunOptions(
-            test=test,
-            nodes=nodes,
-            overrides=overrides,
-            kubeconfig=kubeconfig,
-            out_dir=out,
-            keep=keep,
-            storage=storage.value,
-            node_config=node_config,
-            node_ramp=node_ramp,
-            apiserver_workers=apiserver_workers,
-            progress=progress,
-            master=master_kind.value,
-            kube_binaries=kube_binaries,
-            labels=_run_labels(label or []),
-        )
+        shared = {**env_params, **load_override_files(testoverrides or [])}
+        on_top = parse_set_overrides(set_ or [])
+
+        def options_for(path: str, overrides: dict[str, Any], out_dir: Path | None, identifier: str = "") -> RunOptions:
+            return RunOptions(
+                test=path,
+                nodes=nodes,
+                overrides=overrides,
+                kubeconfig=kubeconfig,
+                out_dir=out_dir,
+                keep=keep,
+                storage=storage.value,
+                node_config=node_config,
+                node_ramp=node_ramp,
+                apiserver_workers=apiserver_workers,
+                progress=progress,
+                master=master_kind.value,
+                kube_binaries=kube_binaries,
+                labels=_run_labels(label or []),
+                identifier=identifier,
+            )
+
         if apiserver_workers > 1 and (storage is not StorageKind.etcd or kubeconfig):
             raise typer.BadParameter(
                 "several API server processes need the embedded master on etcd storage",
                 param_hint="--apiserver-workers",
             )
-        result = run_async(run_until_signal(options))
+        suite_dir: Path | None = None
+        if testsuite is None:
+            plans = [("", options_for(test or "density", {**shared, **on_top}, out))]
+        else:
+            suite_dir = out or default_out_dir(str(testsuite))
+            plans = []
+            for i, scenario in enumerate(load_test_suite(testsuite)):
+                own = load_override_files(list(scenario.override_paths))
+                options = options_for(
+                    str(scenario.config_path),
+                    {**shared, **own, **on_top},
+                    suite_dir / scenario.run_dir_name(i),
+                    scenario.identifier,
+                )
+                if nodes is not None or not kubeconfig:
+                    prepare(options, nodes if nodes is not None else DEFAULT_NODES)  # every scenario checked first
+                plans.append((scenario.run_dir_name(i), options))
+        outcomes: list[tuple[str, RunOptions, RunResult]] = []
+        for name, options in plans:
+            if name:
+                typer.echo(f"== scenario {name}: {options.test}")
+            result = run_async(run_until_signal(options))
+            _report_run(result, options)
+            outcomes.append((name, options, result))
     except (ConfigError, KubeconfigError, NodeConfigError) as exc:
         typer.echo(f"kubemark: {exc}", err=True)
         raise typer.Exit(2) from exc
     except RunInterrupted as exc:
         typer.echo("kubemark: interrupted; cluster torn down", err=True)
         raise typer.Exit(130) from exc
+    if suite_dir is not None:
+        _report_suite(outcomes, suite_dir)
+    if not all(result.passed for _, _, result in outcomes):
+        raise typer.Exit(1)
+
+
+def _report_run(result: RunResult, options: Any) -> None:
     failed = [v for v in result.verdicts if not v.passed]
     for v in failed:
         typer.echo(f"SLO FAILED {v.name}: {v.detail}", err=True)
@@ -592,8 +641,42 @@ def run(
     typer.echo(
         f"{'PASSED' if result.passed else 'FAILED'}: {len(result.verdicts) - len(failed)}/{len(result.verdicts)} SLOs met"
     )
-    if not result.passed:
-        raise typer.Exit(1)
+
+
+def _report_suite(outcomes: list[tuple[str, Any, RunResult]], suite_dir: Path) -> None:
+    """A table of the suite's scenarios and suite.json beside their run directories."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from kubemark import codec
+
+    table = Table(title="test suite")
+    for column in ("scenario", "test", "SLOs met", "failed steps", "result"):
+        table.add_column(column)
+    rows = []
+    for name, options, result in outcomes:
+        met = sum(1 for v in result.verdicts if v.passed)
+        failed_steps = sum(1 for s in result.steps if s.error)
+        table.add_row(
+            name, result.test, f"{met}/{len(result.verdicts)}", str(failed_steps), "PASS" if result.passed else "FAIL"
+        )
+        rows.append(
+            {
+                "scenario": name,
+                "test": result.test,
+                "config": options.test,
+                "runDir": str(options.out_dir),
+                "slosMet": met,
+                "slos": len(result.verdicts),
+                "failedSteps": failed_steps,
+                "passed": result.passed,
+            }
+        )
+    Console().print(table)
+    (suite_dir / "suite.json").write_bytes(codec.dumps_pretty({"scenarios": rows}))
+    passed = sum(1 for r in rows if r["passed"])
+    typer.echo(f"suite: {suite_dir}/suite.json")
+    typer.echo(f"{'PASSED' if passed == len(rows) else 'FAILED'}: {passed}/{len(rows)} scenarios passed")
 
 
 @app.command("report")

@@ -84,6 +84,7 @@ class RunOptions:
     progress: bool | None = None  # None: rich live display on a terminal, plain lines otherwise
     seed: int | None = None
     labels: dict[str, str] = field(default_factory=dict)  # --label k=v, recorded in summary.json
+    identifier: str = ""  # a test suite's scenario: appended to the test name, as clusterloader2 names PerfData
 
 
 def resolve_test(test: str) -> Path:
@@ -123,7 +124,7 @@ def run_labels(options: RunOptions) -> dict[str, str]:
     return {**labels, **options.labels}
 
 
-def _default_out_dir(test: str) -> Path:
+def default_out_dir(test: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path("kubemark-runs") / f"{Path(test).stem}-{stamp}"
 
@@ -197,7 +198,7 @@ async def run_test(options: RunOptions) -> RunResult:
     nodes_param = options.nodes if options.nodes is not None else (DEFAULT_NODES if not options.kubeconfig else 0)
     if options.kubeconfig is None or options.nodes is not None:
         config, params, thresholds = prepare(options, nodes_param)  # fail fast, before any cluster exists
-    out_dir = options.out_dir = options.out_dir or _default_out_dir(options.test)
+    out_dir = options.out_dir = options.out_dir or default_out_dir(options.test)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = _Run(options)
     start = time.time()
@@ -384,7 +385,8 @@ def _result(
 ) -> RunResult:
     config: TestConfig | None = holder.get("config")
     result = RunResult(
-        test=config.name if config else Path(options.test).stem,
+        test=(config.name if config else Path(options.test).stem)
+        + (f"_{options.identifier}" if options.identifier else ""),
         start=start,
         end=time.time(),
         parameters={
