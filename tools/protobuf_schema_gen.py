@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from kubemark import codec
@@ -95,6 +96,12 @@ KINDS: dict[str, str] = {
     "autoscaling/v1/Scale": "k8s.io.api.autoscaling.v1.Scale",
     # serviceaccounts/token (kubectl create token); spec.expirationSeconds is a pointer: mark it [ptr].
     "authentication.k8s.io/v1/TokenRequest": "k8s.io.api.authentication.v1.TokenRequest",
+    # kubectl auth can-i.
+    "authorization.k8s.io/v1/SelfSubjectAccessReview": "k8s.io.api.authorization.v1.SelfSubjectAccessReview",
+    "rbac.authorization.k8s.io/v1/Role": "k8s.io.api.rbac.v1.Role",
+    "rbac.authorization.k8s.io/v1/RoleBinding": "k8s.io.api.rbac.v1.RoleBinding",
+    "rbac.authorization.k8s.io/v1/ClusterRole": "k8s.io.api.rbac.v1.ClusterRole",
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": "k8s.io.api.rbac.v1.ClusterRoleBinding",
     "meta.k8s.io/v1/DeleteOptions": _META + "DeleteOptions",
     "meta.k8s.io/v1/Status": _META + "Status",
 }
@@ -152,11 +159,18 @@ def parse_proto(text: str) -> dict[str, dict[str, list[str]]]:
     return messages
 
 
-def build_table(proto_dir: Path) -> dict[str, object]:
-    """Parse all ``*.proto`` files in ``proto_dir``; keep what the kinds reach."""
+def build_table(proto_dir: Path | None, extra: Sequence[Path] = ()) -> dict[str, object]:
+    """Parse all ``*.proto`` files in ``proto_dir`` (or, without one, start from the committed table's messages)
+    and the ``extra`` files; keep what the kinds reach."""
     every: dict[str, dict[str, list[str]]] = {}
-    for path in sorted(proto_dir.glob("*.proto")):
-        every.update(parse_proto(path.read_text()))
+    if proto_dir is None:
+        every.update(codec.loads(OUT.read_bytes())["messages"])
+    else:
+        for path in sorted(proto_dir.glob("*.proto")):
+            every.update(parse_proto(path.read_text()))
+    for path in extra:
+        for name, fields in parse_proto(path.read_text()).items():
+            every.setdefault(name, fields)
     reachable: dict[str, dict[str, list[str]]] = {}
     pending = [*KINDS.values(), "k8s.io.apimachinery.pkg.runtime.Unknown"]
     while pending:
@@ -175,13 +189,20 @@ def build_table(proto_dir: Path) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
+    usage = "usage: protobuf_schema_gen.py PROTO_DIR | --extend PROTO_FILE...\n"
     if len(argv) == 2 and argv[1] in ("-h", "--help"):
-        sys.stdout.write(f"usage: protobuf_schema_gen.py PROTO_DIR\n\nwrites {OUT.relative_to(ROOT)}\n")
+        sys.stdout.write(
+            f"{usage}\nwrites {OUT.relative_to(ROOT)}; --extend adds the messages of new kinds from their\n"
+            "generated.proto files to the committed table (its other messages kept as they are)\n"
+        )
         return 0
-    if len(argv) != 2:
-        sys.stderr.write("usage: protobuf_schema_gen.py PROTO_DIR\n")
+    if len(argv) >= 3 and argv[1] == "--extend":
+        table = build_table(None, [Path(a) for a in argv[2:]])
+    elif len(argv) == 2:
+        table = build_table(Path(argv[1]))
+    else:
+        sys.stderr.write(usage)
         return 2
-    table = build_table(Path(argv[1]))
     # One message per line keeps the committed table reviewable and small.
     lines = ["{"]
     lines.append(f'"source": {codec.dumps(table["source"]).decode()},')

@@ -112,6 +112,14 @@ def _spec_of(rt: ResourceType) -> dict[str, Any]:
             return {"value": 10}
         case ("policy", "poddisruptionbudgets"):
             return {"spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "fz"}}}}
+        case ("rbac.authorization.k8s.io", "roles" | "clusterroles"):
+            return {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+        case ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings"):
+            kind = "Role" if rt.plural == "rolebindings" else "ClusterRole"
+            return {
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": "fz"},
+                "subjects": [{"kind": "ServiceAccount", "name": "fz", "namespace": NAMESPACE}],
+            }
         case ("networking.k8s.io", "networkpolicies"):
             return {"spec": {"podSelector": {"matchLabels": {"app": "fz"}}, "ingress": [{"ports": [{"port": 80}]}]}}
         case ("discovery.k8s.io", "endpointslices"):

@@ -54,7 +54,7 @@ MAX_BODY = 3 * 1024 * 1024
 COMPONENTS_ARE_SUPERUSERS = (
     "kubemark runs kube-scheduler and kube-controller-manager as superusers (control_plane.COMPONENT_USERS): "
     "its controllers all share the one system:kube-controller-manager identity (upstream: "
-    "--use-service-account-credentials with per-controller roles), and there is no RBAC"
+    "--use-service-account-credentials with per-controller roles); RBAC governs the other identities"
 )
 PROXY_IS_ITS_NODE = (
     "kubemark lets nodes list/watch EndpointSlices and ServiceCIDRs: on the embedded master the hollow kube-proxy "

@@ -122,6 +122,12 @@ RESOURCES: tuple[ResourceType, ...] = (
     _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
     _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
+    # RBAC: the authorizer's policy (apiserver/rbac.py); clusterloader2's access-tokens test and the load test's
+    # informer module create Roles and RoleBindings.
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    _r("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
     # What a v1.37 kubelet and kube-proxy watch besides the above (no short names or categories upstream):
     # kubelet's CSI volume plugin (CSIDrivers), RuntimeClass manager and PodCertificateRequest manager (its
     # node's requests), kube-proxy's ServiceCIDR config.

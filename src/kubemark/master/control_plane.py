@@ -156,7 +156,8 @@ class ControlPlane:
                 {self._admin_token(): UserInfo("kubernetes-admin", ("system:masters",))},
                 token_authenticators=(sa_tokens.authenticate,),
             )
-            # The components' identities may do anything, as their bootstrap ClusterRoles allow them (no RBAC here).
+            # The components' identities may do anything (upstream: their bootstrap ClusterRoles); everyone else
+            # is authorized by the Node rules and RBAC (Authorizer.rbac, fed from the API server's caches).
             authorizer = Authorizer(superuser_names=COMPONENT_USERS.values())
         filters = build_filters(
             authenticator=authenticator, authorizer=authorizer, metrics=self.metrics, limiter=limiter
@@ -178,6 +179,9 @@ class ControlPlane:
                 metrics=self.metrics,
                 object_authorizer=authorizer.authorize_object if authorizer is not None else None,
                 node_graph=authorizer.node_graph if authorizer is not None else None,
+                rbac=authorizer.rbac if authorizer is not None else None,
+                rbac_write_authorizer=authorizer.authorize_rbac_write if authorizer is not None else None,
+                access_check=authorizer.authorize if authorizer is not None else None,
                 service_account_tokens=sa_tokens,
                 compaction_interval=cfg.compaction_interval,
                 reuse_port=len(peers) > 1,

@@ -17,13 +17,14 @@ from kubemark.master.apiserver.handlers import (
     DEFAULT_USER,
     MAX_REQUEST_BODY_BYTES,
     ObjectAuthorizer,
+    RBACWriteAuthorizer,
     ResourceHandlers,
     path_not_found,
     status_response,
 )
 from kubemark.master.apiserver.object_store import ResourceStore
 from kubemark.master.apiserver.request_info import REQUEST_INFO, REQUEST_USER, parse_request_info
-from kubemark.master.apiserver.self_review import self_review_routes
+from kubemark.master.apiserver.self_review import AccessCheck, self_review_routes
 from kubemark.master.apiserver.watch import WatchStreams
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def create_app(
     extra_routes: Sequence[web.RouteDef] = (),
     discovery: Sequence[web.RouteDef] | None = None,
     object_authorizer: ObjectAuthorizer | None = None,
+    rbac_write_authorizer: RBACWriteAuthorizer | None = None,
+    access_check: AccessCheck | None = None,
 ) -> web.Application:
     """The API server app. `middlewares` defaults to `default_filters`; `discovery` defaults to the discovery
     and OpenAPI routes built from the stores' resource types."""
@@ -61,7 +64,7 @@ def create_app(
         client_max_size=MAX_REQUEST_BODY_BYTES + 1,
     )
     streams = WatchStreams()
-    handlers = ResourceHandlers(store_list, streams, object_authorizer)
+    handlers = ResourceHandlers(store_list, streams, object_authorizer, rbac_write_authorizer)
     app[WATCH_STREAMS] = streams
     app[RESOURCE_HANDLERS] = handlers
 
@@ -71,7 +74,7 @@ def create_app(
     app.on_shutdown.append(end_watches)
     app.router.add_routes(list(extra_routes))
     # Virtual resources without storage (SelfSubjectReview), ahead of the resource catch-alls.
-    app.router.add_routes(self_review_routes())
+    app.router.add_routes(self_review_routes(access_check))
     # Resource paths first (no discovery route has a segment below /apis/{group}/{version}/ or /api/{version}/):
     # aiohttp tries the routes of a path prefix in order, so this spares every resource request the regex
     # matches of the discovery routes. Behaviour is unchanged; the catch-alls below still take the rest.

@@ -33,6 +33,8 @@ from kubemark.master.apiserver.node_graph import (
     VOLUME_ATTACHMENT,
     NodeGraph,
 )
+from kubemark.master.apiserver.rbac import GROUP as RBAC_GROUP
+from kubemark.master.apiserver.rbac import RBACPolicy, escalation_denial
 from kubemark.master.apiserver.request_info import RequestInfo, UserInfo
 
 log = logging.getLogger(__name__)
@@ -161,8 +163,10 @@ class Authorizer:
 
     `superuser_groups` / `superuser_names` may do anything (system:masters by default). Node identities
     (user.node_name set) follow the Node authorizer and NodeRestriction: see `_node`. system:kube-proxy gets
-    the bootstrap ClusterRole system:node-proxier. Other users get discovery, health and self-review access only
-    (there is no other RBAC), denied with no reason ("").
+    the bootstrap ClusterRole system:node-proxier. Everyone authenticated gets discovery, health and self-review.
+    What these deny, RBAC may still allow (`rbac`, an `RBACPolicy` the API server keeps from its watch caches:
+    kube-apiserver's --authorization-mode=Node,RBAC); a request neither allows keeps the first denial's reason,
+    none ("") where upstream's RBAC gives none.
 
     `node_graph` says which Secrets, ConfigMaps, PVCs, PVs and ServiceAccounts each node's pods use. The API
     server keeps it current from its watch caches when given it (APIServerConfig.node_graph); a graph nobody
@@ -175,10 +179,12 @@ class Authorizer:
         superuser_groups: Iterable[str] = (MASTERS_GROUP,),
         superuser_names: Iterable[str] = (),
         node_graph: NodeGraph | None = None,
+        rbac: RBACPolicy | None = None,
     ) -> None:
         self._superuser_groups = frozenset(superuser_groups)
         self._superuser_names = frozenset(superuser_names)
         self.node_graph = node_graph if node_graph is not None else NodeGraph()
+        self.rbac = rbac if rbac is not None else RBACPolicy()
 
     def is_superuser(self, user: UserInfo) -> bool:
         return user.name in self._superuser_names or not self._superuser_groups.isdisjoint(user.groups)
@@ -186,6 +192,13 @@ class Authorizer:
     def authorize(self, user: UserInfo, info: RequestInfo) -> str | None:
         if self.is_superuser(user):
             return None
+        reason = self._static(user, info)
+        if reason is None or not self.rbac.allows(user, info):
+            return reason
+        return None
+
+    def _static(self, user: UserInfo, info: RequestInfo) -> str | None:
+        """The rules that need no policy objects: the Node authorizer, kube-proxy's and everyone's."""
         if not info.is_resource_request:
             return _non_resource(user, info)
         if _self_review(info):
@@ -196,6 +209,13 @@ class Authorizer:
         if user.name == KUBE_PROXY_USER:
             return _node_proxier(info)
         return ""  # as RBAC denies: kube-apiserver's 403 message carries no reason
+
+    def authorize_rbac_write(self, user: UserInfo, info: RequestInfo, obj: Mapping[str, Any]) -> str | None:
+        """RBAC's escalation check for a create or update of a role or binding (`obj` as it would be stored):
+        None when allowed; KeyError when the binding's role does not exist and the user may not bind it."""
+        if info.group != RBAC_GROUP or self.is_superuser(user) or MASTERS_GROUP in user.groups:
+            return None
+        return escalation_denial(self.rbac, user, info, dict(obj), lambda u, i: self.authorize(u, i) is None)
 
     def authorize_object(self, user: UserInfo, info: RequestInfo, obj: Mapping[str, Any] | None) -> str | None:
         """Object-level checks the request line alone cannot decide (the NodeRestriction admission part).

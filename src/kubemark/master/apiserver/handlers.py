@@ -41,6 +41,9 @@ PATCH_TYPES = frozenset(
 _BODY_TYPES = frozenset({JSON, "application/yaml", "text/yaml", "application/x-yaml", PROTOBUF_CONTENT_TYPE, ""})
 DEFAULT_USER = UserInfo("system:admin", ("system:masters", "system:authenticated"))
 ObjectAuthorizer = Callable[[UserInfo, RequestInfo, Obj | None], str | None]
+# RBAC's escalation check of a role or binding write (Authorizer.authorize_rbac_write): None or the 403 reason.
+RBACWriteAuthorizer = Callable[[UserInfo, RequestInfo, Obj], str | None]
+RBAC_GROUP = "rbac.authorization.k8s.io"
 _METHOD_VERB = {"POST": "create", "PUT": "update", "PATCH": "patch", "GET": "get", "HEAD": "get"}
 
 
@@ -144,10 +147,13 @@ class ResourceHandlers:
         stores: Iterable[ResourceStore],
         streams: WatchStreams,
         object_authorizer: ObjectAuthorizer | None = None,
+        rbac_write_authorizer: RBACWriteAuthorizer | None = None,
     ) -> None:
         # Node writes need a second, object-level check (NodeRestriction): which node a pod is bound to, which
         # Node or Lease a create names. The request line alone cannot tell.
         self.object_authorizer = object_authorizer
+        # Role and binding writes need RBAC's escalation check on the object as it would be stored.
+        self.rbac_write_authorizer = rbac_write_authorizer
         self.stores: dict[tuple[str, str, str], ResourceStore] = {}
         self.by_group_resource: dict[tuple[str, str], ResourceStore] = {}
         for store in stores:
@@ -398,8 +404,22 @@ class ResourceHandlers:
                 request.method, request.path, request.query
             )
             self._authorize_object(user, info, obj)
+        if self.rbac_write_authorizer is not None and store.rt.group == RBAC_GROUP and isinstance(obj, dict):
+            self._authorize_rbac_write(request, user, obj)
         created = await store.create(obj, user, namespace=namespace, dry_run=dry_run)
         return json_response(created, 201)
+
+    def _authorize_rbac_write(self, request: web.Request, user: UserInfo, obj: Obj) -> None:
+        assert self.rbac_write_authorizer is not None
+        info: RequestInfo = request.get(REQUEST_INFO) or parse_request_info(request.method, request.path, request.query)
+        name = info.name or str((obj.get("metadata") or {}).get("name") or "")
+        try:
+            reason = self.rbac_write_authorizer(user, info, obj)
+        except KeyError as missing:  # the binding's role does not exist (GetRoleReferenceRules: NotFound)
+            ref = obj.get("roleRef") or {}
+            raise errors.not_found(RBAC_GROUP, str(missing.args[0]), str(ref.get("name") or "")) from None
+        if reason:
+            raise errors.admission_forbidden(info.group, info.resource, name, reason)
 
     async def _update(
         self,
@@ -413,6 +433,8 @@ class ResourceHandlers:
     ) -> web.Response:
         dry_run = parse_dry_run(request.query)
         obj = await self._read_object(request, store)
+        if self.rbac_write_authorizer is not None and store.rt.group == RBAC_GROUP and isinstance(obj, dict):
+            self._authorize_rbac_write(request, user, obj)
         updated, created = await store.update(namespace, name, obj, user, status_only=status_only, dry_run=dry_run)
         return json_response(updated, 201 if created else 200)
 
@@ -450,6 +472,12 @@ class ResourceHandlers:
             except codec.JSONDecodeError as exc:
                 raise errors.bad_request(f"error decoding patch: malformed JSON: {exc}") from None
             _check_depth(data, patch)
+        if self.rbac_write_authorizer is not None and store.rt.group == RBAC_GROUP:
+            # The escalation check needs the patched object: compute it without writing, check, then write.
+            would_be, _ = await store.patch(
+                namespace, name, content_type, patch, user, status_only=status_only, dry_run=True
+            )
+            self._authorize_rbac_write(request, user, would_be)
         obj, created = await store.patch(
             namespace, name, content_type, patch, user, status_only=status_only, dry_run=dry_run
         )

@@ -445,8 +445,8 @@ class GraphSource:
 
     group: str
     plural: str
-    on_event: Callable[[NodeGraph], Callable[[str, Obj], None]]
-    on_replace: Callable[[NodeGraph], Callable[[Iterable[Obj]], None]]
+    on_event: Callable[[Any], Callable[[str, Obj], None]]  # given the graph (or another fed policy)
+    on_replace: Callable[[Any], Callable[[Iterable[Obj]], None]]
 
 
 # The resources the graph is built from (upstream: pod, PV, VolumeAttachment and PodCertificateRequest
@@ -487,7 +487,7 @@ class CacheFeed:
     consistent.
     """
 
-    def __init__(self, graph: NodeGraph, cache: Any, prefix: str, source: GraphSource) -> None:
+    def __init__(self, graph: Any, cache: Any, prefix: str, source: GraphSource) -> None:
         self.cache = cache
         self.prefix = prefix
         self.on_event = source.on_event(graph)
@@ -512,13 +512,13 @@ class CacheFeed:
                         try:
                             self.on_event(event.type, event.obj)
                         except Exception:  # a malformed object must not stop the feed; it just grants nothing
-                            log.exception("node graph: cannot apply %s event under %s", event.type, self.prefix)
+                            log.exception("cache feed: cannot apply %s event under %s", event.type, self.prefix)
                 except CompactedError:
-                    log.info("node graph: watch cache %s re-listed; re-syncing", self.prefix)
+                    log.info("cache feed: watch cache %s re-listed; re-syncing", self.prefix)
                 else:
                     if not watcher.terminated:
                         return  # the cache was stopped
-                    log.info("node graph: fell behind watch cache %s; re-syncing", self.prefix)
+                    log.info("cache feed: fell behind watch cache %s; re-syncing", self.prefix)
                 self.sync()
         finally:
             if self._watcher is not None:
@@ -526,10 +526,13 @@ class CacheFeed:
                 self._watcher = None
 
 
-def feeds(graph: NodeGraph, caches: Iterable[tuple[Any, Any]]) -> Iterator[CacheFeed]:
-    """A synced `CacheFeed` for each served graph source; `caches` yields (ResourceType, WatchCache)."""
+def feeds(
+    graph: Any, caches: Iterable[tuple[Any, Any]], sources: Iterable[GraphSource] | None = None
+) -> Iterator[CacheFeed]:
+    """A synced `CacheFeed` for each served source (the graph's by default; also RBAC's policy, rbac.py);
+    `caches` yields (ResourceType, WatchCache)."""
     by_resource = {(rt.group, rt.plural): (rt, cache) for rt, cache in caches}
-    for source in GRAPH_SOURCES:
+    for source in GRAPH_SOURCES if sources is None else sources:
         found = by_resource.get((source.group, source.plural))
         if found is None:
             continue

@@ -88,7 +88,10 @@ _GENERATION_KINDS = frozenset(
 # Kinds whose DELETE returns the deleted object rather than a Status (upstream ReturnDeletedObject).
 _RETURNS_DELETED_OBJECT = frozenset({"pods", "services", "namespaces"})
 # Kinds where a PUT on a missing object creates it (upstream AllowCreateOnUpdate).
-_CREATE_ON_UPDATE = frozenset({"endpoints", "leases.coordination.k8s.io", "events", "events.events.k8s.io"})
+_CREATE_ON_UPDATE = frozenset(
+    {"endpoints", "leases.coordination.k8s.io", "events", "events.events.k8s.io"}
+    | {f"{r}.rbac.authorization.k8s.io" for r in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")}
+)
 # What a kind rule raises when it meets a field of an unexpected type (see ResourceStore._malformed).
 _MALFORMED = (TypeError, AttributeError, ValueError, KeyError, IndexError)
 # System metadata kept from the stored object on any update.

@@ -39,6 +39,7 @@ PACKAGES = {
     "certificates.k8s.io": "io.k8s.api.certificates.v1",
     "networking.k8s.io": "io.k8s.api.networking.v1",
     "scheduling.k8s.io": "io.k8s.api.scheduling.v1",
+    "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1",
 }
 PATCH_TYPES = (
     "application/json-patch+json",

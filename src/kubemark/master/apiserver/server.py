@@ -26,6 +26,7 @@ from kubemark.kube.resources import RESOURCES, ResourceType
 from kubemark.master.apiserver.app import create_app
 from kubemark.master.apiserver.node_graph import NodeGraph, feeds
 from kubemark.master.apiserver.object_store import ResourceStore
+from kubemark.master.apiserver.rbac import RBAC_SOURCES, RBACPolicy
 from kubemark.master.apiserver.strategy import Strategy
 from kubemark.master.storage.base import CompactedError, Storage, StorageError
 
@@ -61,6 +62,12 @@ class APIServerConfig:
     object_authorizer: Callable[..., str | None] | None = None
     # The Node authorizer's graph (Authorizer.node_graph), kept current from this server's watch caches.
     node_graph: NodeGraph | None = None
+    # The RBAC authorizer's policy (Authorizer.rbac), kept current from this server's watch caches, and the
+    # escalation check of role and binding writes (Authorizer.authorize_rbac_write).
+    rbac: RBACPolicy | None = None
+    rbac_write_authorizer: Callable[..., str | None] | None = None
+    # SelfSubjectAccessReview's authorizer (Authorizer.authorize); None: that API is not served.
+    access_check: Callable[..., str | None] | None = None
     # ServiceAccountTokens (service_account_tokens.py): serves serviceaccounts/token and reads the objects its
     # tokens are bound to from this server's watch caches. None: no TokenRequest API (404), as upstream
     # without a service-account signing key.
@@ -201,6 +208,9 @@ class APIServer:
                 # Loaded from the caches now, before serving, then followed (see node_graph.CacheFeed).
                 for feed in feeds(cfg.node_graph, self.caches.items()):
                     self._followers.append(asyncio.create_task(feed.run(), name=f"node-graph {feed.prefix}"))
+            if cfg.rbac is not None:
+                for feed in feeds(cfg.rbac, self.caches.items(), RBAC_SOURCES):
+                    self._followers.append(asyncio.create_task(feed.run(), name=f"rbac {feed.prefix}"))
             ns_rt = next((rt for rt in cfg.resources if rt.group == "" and rt.plural == "namespaces"), None)
             ns_store = None
             if ns_rt is not None:
@@ -248,11 +258,14 @@ class APIServer:
                 await self._ensure_default_service_cidr()
                 await self._ensure_system_priority_classes()
                 await self._ensure_default_storage_class()
+                await self._ensure_rbac_bootstrap_policy()
             self.app = create_app(
                 self.stores.values(),
                 middlewares=cfg.middlewares,
                 extra_routes=cfg.extra_routes,
                 object_authorizer=cfg.object_authorizer,
+                rbac_write_authorizer=cfg.rbac_write_authorizer,
+                access_check=cfg.access_check,
             )
             # lingering_time=0: a connection whose body was refused unread (413) closes at once instead of
             # draining it, which otherwise also holds stop() for the whole shutdown timeout.
@@ -323,6 +336,22 @@ class APIServer:
                 continue
             try:
                 await store.create(system_priority_class(name))
+            except Exception as exc:  # another API server may have raced us to it
+                if getattr(exc, "code", None) != 409:
+                    raise
+
+    async def _ensure_rbac_bootstrap_policy(self) -> None:
+        """The bootstrap ClusterRoles and ClusterRoleBindings (cluster-admin, admin/edit/view, system:discovery,
+        ...), created when missing as kube-apiserver's rbac/bootstrap-roles post-start hook does."""
+        from kubemark.master.apiserver.rbac import GROUP, bootstrap_policy
+
+        stores = {rt.plural: s for rt, s in self.stores.items() if rt.group == GROUP}
+        for plural, body in bootstrap_policy():
+            store = stores.get(plural)
+            if store is None or await store.storage.get(store.key("", body["metadata"]["name"])) is not None:
+                continue
+            try:
+                await store.create(body)
             except Exception as exc:  # another API server may have raced us to it
                 if getattr(exc, "code", None) != 409:
                     raise

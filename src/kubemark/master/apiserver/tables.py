@@ -818,6 +818,44 @@ def _priorityclass_cells(obj: Obj, now: float) -> list[Any]:
     ]
 
 
+ROLE_COLUMNS = [NAME, _col("Created At", "Time when the role was created.", type_="date")]
+
+
+def _role_cells(obj: Obj, now: float) -> list[Any]:
+    return [_name(obj), (obj.get("metadata") or {}).get("creationTimestamp") or ""]
+
+
+BINDING_COLUMNS = [
+    NAME,
+    _col("Role", "Role referenced by the binding."),
+    AGE,
+    _col("Users", "Users in the binding.", priority=1),
+    _col("Groups", "Groups in the binding.", priority=1),
+    _col("ServiceAccounts", "ServiceAccounts in the binding.", priority=1),
+]
+
+
+def _binding_cells(obj: Obj, now: float) -> list[Any]:
+    ref = obj.get("roleRef") or {}
+    users, groups, accounts = [], [], []
+    for subject in obj.get("subjects") or ():
+        kind, name = subject.get("kind"), subject.get("name", "")
+        if kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+        elif kind == "ServiceAccount":
+            accounts.append(f"{subject.get('namespace', '')}/{name}")
+    return [
+        _name(obj),
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        _age(obj, now),
+        ", ".join(users),
+        ", ".join(groups),
+        ", ".join(accounts),
+    ]
+
+
 PDB_COLUMNS = [
     NAME,
     _col("Min Available", "The minimum number of pods that must be available."),
@@ -970,6 +1008,10 @@ PRINTERS: dict[tuple[str, str], tuple[list[Column], RowCells]] = {
     ("apps", "daemonsets"): (DAEMONSET_COLUMNS, _daemonset_cells),
     ("apps", "controllerrevisions"): (CONTROLLERREVISION_COLUMNS, _controllerrevision_cells),
     ("scheduling.k8s.io", "priorityclasses"): (PRIORITYCLASS_COLUMNS, _priorityclass_cells),
+    ("rbac.authorization.k8s.io", "roles"): (ROLE_COLUMNS, _role_cells),
+    ("rbac.authorization.k8s.io", "clusterroles"): (ROLE_COLUMNS, _role_cells),
+    ("rbac.authorization.k8s.io", "rolebindings"): (BINDING_COLUMNS, _binding_cells),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): (BINDING_COLUMNS, _binding_cells),
     ("policy", "poddisruptionbudgets"): (PDB_COLUMNS, _pdb_cells),
     ("networking.k8s.io", "networkpolicies"): (NETWORKPOLICY_COLUMNS, _networkpolicy_cells),
     ("", "persistentvolumeclaims"): (PVC_COLUMNS, _pvc_cells),

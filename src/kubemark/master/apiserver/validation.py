@@ -37,6 +37,8 @@ _OWNER_BOOLS = ("controller", "blockOwnerDeletion")
 # Kinds whose names must be DNS labels rather than DNS subdomains (upstream per-kind name validators).
 _DNS1123_LABEL_NAMES = frozenset({"namespaces"})
 _DNS1035_LABEL_NAMES = frozenset({"services"})
+# ValidateRBACName: any path segment name ("system:discovery" has a colon).
+_PATH_SEGMENT_NAMES = frozenset({"roles", "rolebindings", "clusterroles", "clusterrolebindings"})
 
 _DNS1035_MESSAGE = (
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
@@ -58,11 +60,18 @@ def name_errors(rt: ResourceType, name: str) -> list[str]:
         if not errors and not name[:1].isalpha():
             errors.append(_DNS1035_MESSAGE)
         return errors
+    return path_segment_name_errors(name) or (
+        []
+        if rt.plural in _PATH_SEGMENT_NAMES and rt.group == "rbac.authorization.k8s.io"
+        else list(meta.validate_dns1123_subdomain(name))
+    )
+
+
+def path_segment_name_errors(name: str) -> list[str]:
+    """IsValidPathSegmentName."""
     if name in (".", ".."):
         return [f'may not be "{name}"']
-    if "/" in name or "%" in name:
-        return [f"may not contain '{'/' if '/' in name else '%'}'"]
-    return list(meta.validate_dns1123_subdomain(name))
+    return [f"may not contain '{c}'" for c in "/%" if c in name]
 
 
 def validate_object_meta(rt: ResourceType, obj: dict[str, Any], *, check_names: bool = True) -> list[Cause]:

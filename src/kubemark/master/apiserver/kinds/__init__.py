@@ -17,6 +17,12 @@ from kubemark.master.apiserver.kinds.networking import NetworkPolicyStrategy
 from kubemark.master.apiserver.kinds.nodes import NodeStrategy
 from kubemark.master.apiserver.kinds.pods import PodStrategy
 from kubemark.master.apiserver.kinds.policy import PodDisruptionBudgetStrategy
+from kubemark.master.apiserver.kinds.rbac import (
+    ClusterRoleBindingStrategy,
+    ClusterRoleStrategy,
+    RoleBindingStrategy,
+    RoleStrategy,
+)
 from kubemark.master.apiserver.kinds.scheduling import PriorityClassStrategy
 from kubemark.master.apiserver.kinds.services import EndpointsStrategy, ServiceStrategy
 from kubemark.master.apiserver.kinds.storage import (
@@ -54,6 +60,10 @@ _BY_RESOURCE: dict[tuple[str, str], type[KindStrategy]] = {
     ("policy", "poddisruptionbudgets"): PodDisruptionBudgetStrategy,
     ("networking.k8s.io", "networkpolicies"): NetworkPolicyStrategy,
     ("coordination.k8s.io", "leases"): LeaseStrategy,
+    ("rbac.authorization.k8s.io", "roles"): RoleStrategy,
+    ("rbac.authorization.k8s.io", "rolebindings"): RoleBindingStrategy,
+    ("rbac.authorization.k8s.io", "clusterroles"): ClusterRoleStrategy,
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): ClusterRoleBindingStrategy,
     ("events.k8s.io", "events"): EventStrategy,
 }
 
