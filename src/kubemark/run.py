@@ -87,6 +87,9 @@ class RunOptions:
     identifier: str = ""  # a test suite's scenario: appended to the test name, as clusterloader2 names PerfData
 
 
+DEFAULT_IMAGE_REGISTRY = "registry.k8s.io"
+
+
 def resolve_test(test: str) -> Path:
     """The config file for `--test`: a built-in name or a path; ConfigError if neither."""
     builtin = builtin_test_path(test)
@@ -132,7 +135,8 @@ def default_out_dir(test: str) -> Path:
 def prepare(options: RunOptions, nodes: int) -> tuple[TestConfig, dict[str, Any], SLOThresholds]:
     """Load and validate the test (raises ConfigError), with `Nodes` set unless overridden."""
     path = resolve_test(options.test)
-    params = {"Nodes": nodes, **options.overrides}
+    # clusterloader2 always gives templates these two (ImageRegistry: its --registry-k8s-repo flag).
+    params = {"Nodes": nodes, "ImageRegistry": DEFAULT_IMAGE_REGISTRY, **options.overrides}
     config = load_test_config(path, params, rng=random.Random(options.seed))
     validate_measurements(config)
     try:

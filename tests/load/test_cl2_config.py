@@ -336,3 +336,17 @@ def test_cl2_env_params_become_template_params(tmp_path: Path) -> None:
     assert cfg.steps[0].name == "outer creates 3 red objects in 3 namespaces"
     with pytest.raises(EnvParamError, match="CL2_BAD"):
         cl2_env_params({"CL2_BAD": "a=b"})
+
+
+def test_templates_get_clusterloader2s_image_registry_unless_overridden(tmp_path: Path) -> None:
+    from kubemark.run import RunOptions, prepare
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "name: {{.ImageRegistry}}\nnamespace: {number: 1}\ntuningSets: [{name: Q, qpsLoad: {qps: 1}}]\n"
+        "steps:\n- measurements: [{Identifier: S, Method: Sleep, Params: {duration: 0s}}]\n"
+    )
+    config, params, _ = prepare(RunOptions(test=str(path)), 3)
+    assert config.name == "registry.k8s.io" and params["Nodes"] == 3
+    config, _, _ = prepare(RunOptions(test=str(path), overrides={"ImageRegistry": "mirror.example"}), 3)
+    assert config.name == "mirror.example"

@@ -165,6 +165,45 @@ steps:
     assert player.done["delete"] == 3
 
 
+async def test_deletes_read_the_template_raw_without_rendering_it(
+    tmp_path: Path, client: tuple[RestClient, ApiCallRecorder]
+) -> None:
+    # clusterloader2 deletes by the raw template's apiVersion/kind (RawToObject): functions that would fail when
+    # rendered (here IsEven of a missing value) do not stop a delete.
+    rest, _ = client
+    (tmp_path / "broken.yaml").write_text(
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{.Name}}\ndata: {even: "{{IsEven .Nope}}"}\n'
+    )
+    text = """\
+name: raw
+namespace: {number: 1, prefix: raw}
+tuningSets:
+- {name: Seq, parallelismLimitedLoad: {parallelismLimit: 1}}
+steps:
+- phases:
+  - namespaceRange: {min: 1, max: 1}
+    replicasPerNamespace: {{.Replicas}}
+    tuningSet: Seq
+    objectBundle:
+    - basename: made
+      objectTemplatePath: broken.yaml
+      listUnknownObjectOptions:
+        labelSelector: {matchLabels: {owner: test}}
+"""
+    config = load_test_config(write(tmp_path, text), {"Replicas": 0})
+    player = Player(rest, config)
+    await player.create_namespaces()
+    path = resource_path("", "v1", "configmaps", "raw-1")
+    for i in range(2):
+        await rest.create(path, {"metadata": {"name": f"made-{i}", "labels": {"owner": "test"}}})
+    await player.run_phases(config.steps[0].phases)
+    left, _ = await rest.list_all(path)
+    assert not [c for c in left if c["metadata"]["name"].startswith("made-")] and player.done["delete"] == 2
+    creating = load_test_config(write(tmp_path, text), {"Replicas": 1})
+    with pytest.raises(PlayerError, match="error calling IsEven"):
+        await Player(rest, creating).run_phases(creating.steps[0].phases)
+
+
 NS = """\
 name: namespaces
 namespace:

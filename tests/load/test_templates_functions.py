@@ -118,6 +118,14 @@ VALUES = [
     ("RandIntRange 5 5", "5"),
     ("RandIntRange 7 5", "7"),
     ("RandInt 0", "0"),
+    # IsEven / IsOdd: of the value as Go's int (clusterloader2's load service.yaml labels every other Service)
+    ("IsEven 0", "true"),
+    ("IsEven 3", "false"),
+    ('IsEven "4"', "true"),
+    ("IsEven -2", "true"),
+    ("IsOdd 3", "true"),
+    ("IsOdd 2.9", "false"),
+    ("if and true (IsEven 2)}}yes{{end", "yes"),
 ]
 
 
@@ -159,6 +167,8 @@ ERRORS = [
     ("RandData -1", "makeslice: len out of range"),
     ("RandInt -1", "invalid argument to Intn"),
     ("ExpandEnv 1", "expandEnv parameter is not a string"),
+    ("IsEven .Missing", "error calling IsEven: cannot cast <nil> to float64"),
+    ("IsOdd", "wrong number of args for IsOdd: want 1 got 0"),
     ("IncludeFile 1", "incorrect argument type: got: int want: string"),
     ("IncludeEmbedFile 3", "incorrect argument type: got: int want: string"),
 ]

@@ -153,3 +153,27 @@ async def test_wait_for_generic_objects_counts_conditions_in_the_namespace_range
     await _set_condition(admin, "test-2", "j", "Failed", "True")
     with pytest.raises(BarrierTimeout, match=r"G: 1 jobs have a failed condition \(Failed=True\), more than 0"):
         await mset.execute(step("G", "WaitForGenericK8sObjects", **{**params, "timeout": "10s"}))
+
+
+def test_controlled_pods_default_to_the_kinds_own_api_version() -> None:
+    from kubemark.measure.methods.wait_for_controlled_pods import default_api_version
+
+    assert default_api_version("ReplicationController") == "v1"
+    assert default_api_version("Deployment") == "apps/v1"
+    assert default_api_version("Job") == "batch/v1"
+    assert default_api_version("SomethingElse") == "apps/v1"
+
+
+async def test_a_barrier_on_an_unserved_resource_fails_at_start_and_its_gather_says_not_started(
+    mset: MeasurementSet,
+) -> None:
+    # The watch of a resource the server does not serve is refused at once (404), not after a minute of retries;
+    # the measurement then is not running, and its gather fails as clusterloader2's "has not been started".
+    start = step("W", "WaitForControlledPodsRunning", action="start", apiVersion="apps/v1", kind="Nonsense")
+    with pytest.raises(LookupError, match=r"does not serve /apis/apps/v1/nonsenses \(404\)"):
+        await mset.execute(start)
+    with pytest.raises(RuntimeError, match="W: gathered before it was started"):
+        await mset.execute(step("W", "WaitForControlledPodsRunning", action="gather"))
+    # A ReplicationController without apiVersion is watched at /api/v1, and its (empty) wait returns.
+    await mset.execute(step("RC", "WaitForControlledPodsRunning", action="start", kind="ReplicationController"))
+    await mset.execute(step("RC", "WaitForControlledPodsRunning", action="gather", timeout="5s"))

@@ -19,6 +19,7 @@ A `stateful` measurement (Timer) keeps its one instance: a second start goes to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -147,7 +148,14 @@ class MeasurementSet:
             await running.stop()
         measurement = kind(m.identifier, self.ctx)
         self.running[m.identifier] = measurement
-        await measurement.start(m.params)
+        try:
+            await measurement.start(m.params)
+        except BaseException:
+            # Not started: a later gather says so (clusterloader2: "metric ... has not been started").
+            self.running.pop(m.identifier, None)
+            with contextlib.suppress(Exception):
+                await measurement.stop()
+            raise
 
     async def _gather(self, identifier: str, method: str, params: dict[str, Any]) -> None:
         measurement = self.running.get(identifier)

@@ -92,7 +92,7 @@ class Player:
         # (namespace, basename, group/kind) -> instances that exist; a ConfigMap and a Deployment may share a basename.
         self.replicas: dict[tuple[str, str, str], int] = {}
         self._samples: dict[tuple[str, str, str], Obj] = {}  # same key -> a rendered instance (for its kind)
-        self._kinds: dict[str, str] = {}  # object template path -> "group/kind" (or the path when unknowable)
+        self._raw_types: dict[str, tuple[str, str] | None] = {}  # template path -> raw (apiVersion, kind)
         self.done: Counter[str] = Counter()  # verb -> successful actions, for progress
         self.failed: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()  # actions whose template rendered to nothing
@@ -123,25 +123,27 @@ class Player:
         prefix = nr.basename or self.config.namespace.prefix
         return [f"{prefix}-{i}" for i in range(nr.min, nr.max + 1)]
 
+    def _raw_type(self, bundle: ObjectBundle) -> tuple[str, str] | None:
+        """(apiVersion, kind) of the bundle's template read raw (clusterloader2's RawToObject), or None."""
+        path = bundle.object_template_path
+        if path not in self._raw_types:
+            fields: dict[str, str] = {}
+            try:
+                for m in _TOP_LEVEL.finditer(self.config.template_path(bundle).read_text()):
+                    fields.setdefault(m.group(1), m.group(2).strip(_QUOTES))
+            except OSError:
+                pass
+            found = (fields.get("apiVersion", ""), fields["kind"]) if fields.get("kind") else None
+            self._raw_types[path] = found
+        return self._raw_types[path]
+
     def _kind(self, bundle: ObjectBundle) -> str:
         """What clusterloader2 identifies an object by besides its basename: the API group and kind of its
         template read raw (actions removed), so two template files for the same objects share their state."""
-        path = bundle.object_template_path
-        cached = self._kinds.get(path)
-        if cached is not None:
-            return cached
-        kind = path
-        fields: dict[str, str] = {}
-        try:
-            for m in _TOP_LEVEL.finditer(self.config.template_path(bundle).read_text()):
-                fields.setdefault(m.group(1), m.group(2))
-        except OSError:
-            pass
-        if fields.get("kind"):
-            group = fields.get("apiVersion", "").strip(_QUOTES).rpartition("/")[0]
-            kind = f"{group}/{fields['kind'].strip(_QUOTES)}"
-        self._kinds[path] = kind
-        return kind
+        raw = self._raw_type(bundle)
+        if raw is None:
+            return bundle.object_template_path
+        return f"{raw[0].rpartition('/')[0]}/{raw[1]}"
 
     def _key(self, namespace: str, bundle: ObjectBundle) -> tuple[str, str, str]:
         return (namespace, bundle.basename, self._kind(bundle))
@@ -183,7 +185,13 @@ class Player:
                 key = self._key(namespace, bundle)
                 if key in self.replicas:
                     continue
-                sample = self.render(ObjectAction(CREATE, namespace, bundle, 0))
+                # As clusterloader2, by the raw template's type (a rendered one only where it has none).
+                raw = self._raw_type(bundle)
+                sample = (
+                    {"apiVersion": raw[0], "kind": raw[1]}
+                    if raw is not None
+                    else self.render(ObjectAction(CREATE, namespace, bundle, 0))
+                )
                 if sample is None:
                     continue
                 try:
@@ -284,7 +292,12 @@ class Player:
         """Do one object action; False when its template rendered to nothing (skipped)."""
         key = self._key(action.namespace, action.bundle)
         if action.verb == DELETE:
-            sample = self._samples.get(key) or self.render(action)
+            # clusterloader2 deletes by the raw template's type, without rendering it (a template whose
+            # functions fail at delete time still deletes); a template it cannot read raw is rendered.
+            raw = self._raw_type(action.bundle)
+            sample = self._samples.get(key) or (
+                {"apiVersion": raw[0], "kind": raw[1]} if raw is not None else self.render(action)
+            )
             if sample is None:
                 return False
             try:

@@ -14,7 +14,7 @@ argument); `if`/`else if`/`else with`/`else`, `with`, `range` over lists, maps (
 
 Functions: clusterloader2's (pkg/config/template_functions.go): AddInt, AddFloat, SubtractInt, SubtractFloat,
 MultiplyInt, MultiplyFloat, DivideInt, DivideFloat, MaxInt, MaxFloat, MinInt, MinFloat, Mod, Ceil, DefaultParam,
-IfThenElse, Seq, SliceOfZeros, Loop, RandInt, RandIntRange, RandData, RandDataWithSeed (same bytes as Go's
+IfThenElse, IsEven, IsOdd, Seq, SliceOfZeros, Loop, RandInt, RandIntRange, RandData, RandDataWithSeed (same bytes as Go's
 math/rand for a seed), StringSplit, Concat, Lowercase, YamlQuote (gopkg.in/yaml.v2's quoting), ExpandEnv,
 IncludeFile and IncludeEmbedFile; and Go's builtins: and, or (short-circuit), not, len, index, slice, eq, ne, lt,
 le, gt, ge, print, printf, println, html, js, urlquery.
@@ -1026,6 +1026,8 @@ _STATIC_FUNCS: dict[str, _Spec] = {
     "DivideInt": (lambda i, j: _go_int(_divide_float(i, j)), 2, 2),
     "ExpandEnv": (_expand_env, 1, 1),
     "IfThenElse": (_if_then_else, 3, 3),
+    "IsEven": (lambda v: _go_int(_to_float(v)) % 2 == 0, 1, 1),
+    "IsOdd": (lambda v: _go_int(_to_float(v)) % 2 != 0, 1, 1),
     "Loop": (_loop, 1, 1),
     "Lowercase": (_lowercase, 1, 1),
     "MaxFloat": (_max_float, 0, None),

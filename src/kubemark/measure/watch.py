@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from kubemark.client import Informer, RestClient
+from kubemark.client import APIError, Informer, RestClient, is_not_found
 
 Obj = dict[str, Any]
 
@@ -49,6 +49,13 @@ class ObjectWatch:
             self._subscribers.remove(subscriber)
 
     async def start(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a sync deadline, not a cancel scope
+        # A resource the server does not serve is an error now, not a minute of the informer's retries.
+        path = self.informer.reflector.path
+        try:
+            await self.informer.reflector.client.list(path, limit=1)
+        except APIError as exc:
+            if is_not_found(exc):
+                raise LookupError(f"the server does not serve {path} (404)") from None
         self.informer.start()
         if not await self.informer.wait_synced(timeout):
             raise TimeoutError(f"the watch on {self.informer.reflector.path} did not sync within {timeout:g}s")
