@@ -49,6 +49,7 @@ __all__ = [
     "load_test_config",
     "parse_set_overrides",
     "random_namespace_prefix",
+    "read_yaml_file",
     "render_object_template",
 ]
 
@@ -475,17 +476,22 @@ def parse_set_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The YAML document in `path`; ConfigError naming the file when it cannot be read or parsed."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(str(path), [("", f"cannot read {what}: {exc.strerror or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [("", f"invalid YAML: {exc}")]) from None
+
+
 def load_override_files(paths: Sequence[str | Path]) -> dict[str, Any]:
     """Merge override files (YAML maps of parameter name -> value); later files win."""
     out: dict[str, Any] = {}
     for p in paths:
         path = Path(p)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise ConfigError(str(path), [("", f"cannot read override file: {exc.strerror or exc}")]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(str(path), [("", f"invalid YAML: {exc}")]) from None
+        data = read_yaml_file(path, "override file")
         if data is None:
             continue
         if not isinstance(data, dict):

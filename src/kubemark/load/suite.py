@@ -18,10 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kubemark.load.config import ConfigError
+from kubemark.load.config import ConfigError, read_yaml_file
 
 __all__ = ["TestScenario", "load_test_suite"]
 
@@ -58,12 +57,7 @@ def _resolve(raw: str, suite: Path) -> Path | None:
 
 def load_test_suite(path: Path) -> list[TestScenario]:
     """Parse and check a suite file; ConfigError names every problem (`[2].configPath: file not found: ...`)."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(str(path), [("", f"cannot read test suite: {exc.strerror or exc}")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [("", f"invalid YAML: {exc}")]) from None
+    data = read_yaml_file(path, "test suite")
     if not isinstance(data, list) or not data:
         raise ConfigError(str(path), [("", "a test suite must be a non-empty YAML list of scenarios")])
     problems: list[tuple[str, str]] = []

@@ -311,50 +311,42 @@ class APIServer:
         finally:
             watcher.close()
 
+    @staticmethod
+    async def _create_if_missing(store: ResourceStore | None, body: dict[str, Any]) -> None:
+        """Bootstrap objects: created when missing, never overwritten (another API server may race us to it)."""
+        if store is None or await store.storage.get(store.key("", body["metadata"]["name"])) is not None:
+            return
+        try:
+            await store.create(body)
+        except Exception as exc:
+            if getattr(exc, "code", None) != 409:
+                raise
+
+    def _store_of(self, group_resource: str) -> ResourceStore | None:
+        return next((s for rt, s in self.stores.items() if rt.group_resource == group_resource), None)
+
     async def _ensure_namespaces(self, ns_store: ResourceStore) -> None:
         for name in DEFAULT_NAMESPACES:
-            if await ns_store.storage.get(ns_store.key("", name)) is not None:
-                continue
-            try:
-                await ns_store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-            except Exception as exc:  # another API server may have raced us to it
-                if getattr(exc, "code", None) != 409:
-                    raise
+            await self._create_if_missing(
+                ns_store, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
 
     async def _ensure_system_priority_classes(self) -> None:
         """system-node-critical and system-cluster-critical, as kube-apiserver's bootstrap-system-priority-classes
         post-start hook creates them (kube-system's critical pods name them)."""
         from kubemark.master.apiserver.kinds.scheduling import SYSTEM_PRIORITY_CLASSES, system_priority_class
 
-        store = next(
-            (s for rt, s in self.stores.items() if rt.group_resource == "priorityclasses.scheduling.k8s.io"), None
-        )
-        if store is None:
-            return
+        store = self._store_of("priorityclasses.scheduling.k8s.io")
         for name in SYSTEM_PRIORITY_CLASSES:
-            if await store.storage.get(store.key("", name)) is not None:
-                continue
-            try:
-                await store.create(system_priority_class(name))
-            except Exception as exc:  # another API server may have raced us to it
-                if getattr(exc, "code", None) != 409:
-                    raise
+            await self._create_if_missing(store, system_priority_class(name))
 
     async def _ensure_rbac_bootstrap_policy(self) -> None:
         """The bootstrap ClusterRoles and ClusterRoleBindings (cluster-admin, admin/edit/view, system:discovery,
         ...), created when missing as kube-apiserver's rbac/bootstrap-roles post-start hook does."""
         from kubemark.master.apiserver.rbac import GROUP, bootstrap_policy
 
-        stores = {rt.plural: s for rt, s in self.stores.items() if rt.group == GROUP}
         for plural, body in bootstrap_policy():
-            store = stores.get(plural)
-            if store is None or await store.storage.get(store.key("", body["metadata"]["name"])) is not None:
-                continue
-            try:
-                await store.create(body)
-            except Exception as exc:  # another API server may have raced us to it
-                if getattr(exc, "code", None) != 409:
-                    raise
+            await self._create_if_missing(self._store_of(f"{plural}.{GROUP}"), body)
 
     async def _ensure_default_storage_class(self) -> None:
         """The default StorageClass (`standard`, the hollow provisioner), as a cluster's storage addon installs
@@ -362,17 +354,7 @@ class APIServer:
         class (clusterloader2's StatefulSet volumeClaimTemplates) get provisioned and bound."""
         from kubemark.master.apiserver.kinds.storage import default_storage_class_object
 
-        store = next((s for rt, s in self.stores.items() if rt.group_resource == "storageclasses.storage.k8s.io"), None)
-        if store is None:
-            return
-        body = default_storage_class_object()
-        if await store.storage.get(store.key("", body["metadata"]["name"])) is not None:
-            return
-        try:
-            await store.create(body)
-        except Exception as exc:  # another API server may have raced us to it
-            if getattr(exc, "code", None) != 409:
-                raise
+        await self._create_if_missing(self._store_of("storageclasses.storage.k8s.io"), default_storage_class_object())
 
     async def _ensure_default_service_cidr(self) -> None:
         """The ServiceCIDR `kubernetes` with the Services' cluster IP range, Ready, as kube-apiserver's default
