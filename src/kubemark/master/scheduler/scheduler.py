@@ -57,6 +57,13 @@ DEFAULT_BIND_TIMEOUT = 600.0  # kube-scheduler's VolumeBinding bindTimeoutSecond
 VOLUME_BIND_POLL = 1.0  # BindPodVolumes polls its caches every second
 
 
+def _rv(obj: Obj) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
 def _spec_or_labels_changed(old: Obj, new: Obj) -> bool:
     """Did anything but status and bookkeeping metadata change? (Our own status PATCH must not requeue.)"""
     old_meta = old.get("metadata") or {}
@@ -353,12 +360,23 @@ class Scheduler:
             await self.client.replace(
                 resource_path("", "v1", "persistentvolumes", None, name), volume_bound_to(volume, claim)
             )
+        # What we wrote, until the informer has caught up with it (upstream's assume cache): the cache's older
+        # copy, without the annotation, must not read as "selected node reset".
+        written: dict[str, Obj] = {}
         for claim in node_vols.provision:
             md = claim["metadata"]
             path = resource_path("", "v1", "persistentvolumeclaims", md.get("namespace"), md["name"])
-            await self.client.patch(path, {"metadata": {"annotations": {volumes.ANN_SELECTED_NODE: node}}}, "merge")
+            patch = {"metadata": {"annotations": {volumes.ANN_SELECTED_NODE: node}}}
+            written[namespaced_key(claim)] = await self.client.patch(path, patch, "merge")
+
+        def claim_of(key: str) -> Obj | None:
+            cached, ours = self._claims.get(key), written.get(key)
+            if ours is None or (cached is not None and _rv(cached) >= _rv(ours)):
+                return cached
+            return ours
+
         deadline = self._clock() + self.bind_timeout
-        while not claims_bound(node_vols, self._claims.get, self._volumes.get):
+        while not claims_bound(node_vols, claim_of, self._volumes.get):
             if self._clock() >= deadline:
                 raise TimeoutError("binding volumes: context deadline exceeded")
             await asyncio.sleep(VOLUME_BIND_POLL)
