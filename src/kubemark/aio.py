@@ -1,4 +1,5 @@
-"""Running kubemark's async entry points: uvloop event loops, process limits and shutdown on SIGINT/SIGTERM."""
+"""Running kubemark's async entry points: uvloop event loops, process limits and shutdown on SIGINT/SIGTERM; and
+ending a background task."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ T = TypeVar("T")
 # spends its time (and seconds-long pauses) re-scanning them. Measured on the 5,000-node heartbeat benchmark:
 # 371 -> 439 lease PUT/s, p99 6.8 s -> 2.9 s (benchmarks/apiserver_writes.py --scenario nodes5000).
 GC_THRESHOLDS = (50_000, 20, 100)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background task (None: nothing) and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def raise_open_files_limit(wanted: int = 0) -> int:

@@ -11,7 +11,6 @@ how late each successful renewal completes versus that schedule (start lateness 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from kubemark.aio import cancel_and_wait
 from kubemark.client.errors import APIError, is_conflict, is_not_found
 from kubemark.client.paths import resource_path
 from kubemark.kube.meta import format_micro
@@ -173,7 +173,4 @@ class LeaseHeartbeat:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

@@ -9,6 +9,7 @@ are, per object, the newer of the listed and the watched state, without those th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -16,7 +17,7 @@ from kubemark.client import RestClient
 from kubemark.measure.barrier import revision_of
 from kubemark.measure.watch import ObjectWatch
 
-__all__ = ["ConsistentView"]
+__all__ = ["ConsistentView", "wait_for_selected"]
 
 Obj = dict[str, Any]
 
@@ -65,3 +66,22 @@ class ConsistentView:
             if key in out and revision_of(out[key]) <= rv:
                 del out[key]
         return list(out.values())
+
+
+async def wait_for_selected(
+    client: RestClient,
+    path: str,
+    watch: ObjectWatch,
+    selected: Callable[[Obj], bool],
+    condition: Callable[[list[Obj]], bool],
+    timeout: float,  # noqa: ASYNC109 - the wait's own deadline
+) -> tuple[bool, list[Obj]]:
+    """Wait until `condition` holds for the objects of `path` that `selected` keeps, as a consistent view of the
+    shared `watch` shows them; (whether it did within `timeout`, those objects at the end)."""
+    async with ConsistentView(client, path, watch) as view:
+
+        def matching() -> list[Obj]:
+            return [o for o in view.objects() if selected(o)]
+
+        reached = await watch.wait_until(lambda: condition(matching()), timeout)
+        return reached, matching()

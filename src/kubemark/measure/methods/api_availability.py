@@ -12,11 +12,11 @@ longest unavailable period is one period, not the sum of all failures.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from kubemark.aio import cancel_and_wait
 from kubemark.kube.durations import parse_duration
 from kubemark.measure.measurement import MeasureContext, MeasurementBase
 from kubemark.measure.results import MeasurementResult, SummaryFile, Verdict
@@ -104,7 +104,4 @@ class APIAvailability(MeasurementBase):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

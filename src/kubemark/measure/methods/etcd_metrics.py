@@ -11,11 +11,11 @@ not measured here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from kubemark.aio import cancel_and_wait
 from kubemark.kube.durations import parse_duration
 from kubemark.measure.component_metrics import ETCD
 from kubemark.measure.measurement import MeasureContext, MeasurementBase
@@ -90,7 +90,4 @@ class EtcdMetrics(MeasurementBase):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

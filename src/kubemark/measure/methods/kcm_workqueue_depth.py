@@ -17,11 +17,11 @@ controller, so against it the gather fails as clusterloader2's does on a cluster
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from kubemark.aio import cancel_and_wait
 from kubemark.measure.component_metrics import CONTROLLER_MANAGER
 from kubemark.measure.measurement import MeasureContext, MeasurementBase
 from kubemark.measure.prometheus_samples import parse_samples
@@ -116,7 +116,4 @@ class KCMWorkQueueDepthMetrics(MeasurementBase):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

@@ -5,12 +5,12 @@ logged; it writes no summary, as upstream."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from kubemark.aio import cancel_and_wait
 from kubemark.client import resource_path
 from kubemark.measure.measurement import MeasureContext, MeasurementBase
 from kubemark.measure.results import MeasurementResult
@@ -54,7 +54,4 @@ class PeriodicPodList(MeasurementBase):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from kubemark.client import resource_path
 from kubemark.kube.durations import parse_duration
 from kubemark.measure.barrier import BarrierTimeout
-from kubemark.measure.consistent_view import ConsistentView
+from kubemark.measure.consistent_view import wait_for_selected
 from kubemark.measure.measurement import MeasurementBase
 from kubemark.measure.object_selector import ObjectSelector, phase_counts
 from kubemark.measure.results import MeasurementResult
@@ -37,19 +37,13 @@ class WaitForBoundPVCs(MeasurementBase):
         desired = int(params["desiredPVCCount"])
         selector = ObjectSelector.from_params(params)
         timeout = parse_duration(params.get("timeout", DEFAULT_TIMEOUT))
+
+        def done(current: list[dict[str, Any]]) -> bool:
+            phases = phase_counts(current)
+            return len(current) == phases["Bound"] + phases["Pending"] and phases["Bound"] == desired
+
         claims = await self.ctx.watch(CLAIMS)
-        async with ConsistentView(self.ctx.client, CLAIMS, claims) as view:
-
-            def matching() -> list[dict[str, Any]]:
-                return [c for c in view.objects() if selector.matches(c)]
-
-            def done() -> bool:
-                current = matching()
-                phases = phase_counts(current)
-                return len(current) == phases["Bound"] + phases["Pending"] and phases["Bound"] == desired
-
-            reached = await claims.wait_until(done, timeout)
-            current = matching()
+        reached, current = await wait_for_selected(self.ctx.client, CLAIMS, claims, selector.matches, done, timeout)
         if not reached:
             phases = phase_counts(current)
             raise BarrierTimeout(

@@ -17,7 +17,7 @@ from kubemark.client import resource_path
 from kubemark.kube.durations import parse_duration
 from kubemark.kube.volumes import ANN_DYNAMICALLY_PROVISIONED
 from kubemark.measure.barrier import BarrierTimeout
-from kubemark.measure.consistent_view import ConsistentView
+from kubemark.measure.consistent_view import wait_for_selected
 from kubemark.measure.measurement import MeasurementBase
 from kubemark.measure.object_selector import ObjectSelector, phase_counts
 from kubemark.measure.results import MeasurementResult
@@ -47,19 +47,12 @@ class WaitForAvailablePVs(MeasurementBase):
             annotations = (volume.get("metadata") or {}).get("annotations") or {}
             return not provisioner or annotations.get(ANN_DYNAMICALLY_PROVISIONED) == provisioner
 
-        async with ConsistentView(self.ctx.client, VOLUMES, pvs) as view:
+        def done(current: list[dict[str, Any]]) -> bool:
+            phases = phase_counts(current)
+            provisioned = phases["Bound"] + phases["Available"]
+            return len(current) == provisioned + phases["Pending"] and provisioned == desired
 
-            def matching() -> list[dict[str, Any]]:
-                return [v for v in view.objects() if selected(v)]
-
-            def done() -> bool:
-                current = matching()
-                phases = phase_counts(current)
-                provisioned = phases["Bound"] + phases["Available"]
-                return len(current) == provisioned + phases["Pending"] and provisioned == desired
-
-            reached = await pvs.wait_until(done, timeout)
-            current = matching()
+        reached, current = await wait_for_selected(self.ctx.client, VOLUMES, pvs, selected, done, timeout)
         if not reached:
             phases = phase_counts(current)
             where = f"labels '{params.get('labelSelector') or ''}' and fields '{params.get('fieldSelector') or ''}'"

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from kubemark.client import resource_path
 from kubemark.kube.durations import parse_duration
 from kubemark.measure.barrier import BarrierTimeout
-from kubemark.measure.consistent_view import ConsistentView
+from kubemark.measure.consistent_view import wait_for_selected
 from kubemark.measure.measurement import MeasurementBase
 from kubemark.measure.object_selector import ObjectSelector
 from kubemark.measure.results import MeasurementResult
@@ -39,13 +39,9 @@ class WaitForRunningPods(MeasurementBase):
         timeout = parse_duration(params.get("timeout", DEFAULT_TIMEOUT))
         pods = self.ctx.pods
         path = resource_path("", "v1", "pods", selector.namespace or None)
-        async with ConsistentView(self.ctx.client, path, pods) as view:
-
-            def matching() -> list[dict[str, Any]]:
-                return [p for p in view.objects() if selector.matches(p)]
-
-            reached = await pods.wait_until(lambda: sum(1 for p in matching() if _running(p)) == desired, timeout)
-            current = matching()
+        reached, current = await wait_for_selected(
+            self.ctx.client, path, pods, selector.matches, lambda pods: sum(map(_running, pods)) == desired, timeout
+        )
         if not reached:
             stuck = [
                 f"{(p.get('metadata') or {}).get('namespace')}/{(p.get('metadata') or {}).get('name')} "
