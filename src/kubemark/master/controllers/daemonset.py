@@ -48,6 +48,7 @@ from kubemark.master.controllers.ownership import (
     meta,
     owner_reference,
     pod_phase,
+    recheck_deletion,
     resolve_controller_ref,
     uid_of,
 )
@@ -275,14 +276,7 @@ class DaemonSetController(Controller):
             return
         namespace, name = key.split("/", 1)
 
-        async def can_adopt() -> bool:
-            try:
-                fresh = await self.client.get(self._path(namespace, name))
-            except APIError as exc:
-                if is_not_found(exc):
-                    return False
-                raise
-            return uid_of(fresh) == uid_of(ds) and not is_deleting(fresh)
+        can_adopt = recheck_deletion(self.client, self._path(namespace, name), ds)
 
         candidates = self.pods_by_controller.get(uid_of(ds)) + self.pods_by_controller.get(f"orphan/{namespace}")
         pods = await claim(

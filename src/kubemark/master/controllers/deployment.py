@@ -35,6 +35,7 @@ from kubemark.master.controllers.ownership import (
     meta,
     owner_reference,
     pod_phase,
+    recheck_deletion,
     resolve_controller_ref,
     uid_of,
 )
@@ -293,14 +294,7 @@ class DeploymentController(Controller):
             return
         ref = owner_reference(d, "apps/v1", "Deployment")
 
-        async def can_adopt() -> bool:
-            try:
-                fresh = await self.client.get(self._d_path(d))
-            except APIError as exc:
-                if is_not_found(exc):
-                    return False
-                raise
-            return uid_of(fresh) == uid_of(d) and not is_deleting(fresh)
+        can_adopt = recheck_deletion(self.client, self._d_path(d), d)
 
         rs_list = await claim(
             self.client,

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from kubemark.client import APIError, RestClient
+from kubemark.client import APIError, RestClient, is_not_found
 from kubemark.client.informer import namespaced_key_from
 from kubemark.kube.labels import Selector
 from kubemark.kube.meta import parse_time
@@ -141,6 +141,22 @@ def pod_from_template(template: Obj, namespace: str, generate_name: str, owner_r
     if tmeta.get("finalizers"):
         md["finalizers"] = list(tmeta["finalizers"])
     return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": template.get("spec") or {}}
+
+
+def recheck_deletion(client: RestClient, path: str, owner: Obj) -> Callable[[], Awaitable[bool]]:
+    """RecheckDeletionTimestamp: before adopting, a live GET of the owner — still the same object (uid) and not
+    being deleted."""
+
+    async def can_adopt() -> bool:
+        try:
+            fresh = await client.get(path)
+        except APIError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return uid_of(fresh) == uid_of(owner) and not is_deleting(fresh)
+
+    return can_adopt
 
 
 async def claim(

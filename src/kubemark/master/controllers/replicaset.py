@@ -31,6 +31,7 @@ from kubemark.master.controllers.ownership import (
     pod_from_template,
     pod_phase,
     ready_since,
+    recheck_deletion,
     resolve_controller_ref,
     uid_of,
 )
@@ -274,15 +275,7 @@ class ReplicaSetController(Controller):
         selector = selector_of(self.kind, owner)
         ref = owner_reference(owner, self.kind.api_version, self.kind.kind)
 
-        async def can_adopt() -> bool:
-            # Recheck with a live GET that the owner is not being deleted (RecheckDeletionTimestamp).
-            try:
-                fresh = await self.client.get(self._path(namespace, name))
-            except APIError as exc:
-                if is_not_found(exc):
-                    return False
-                raise
-            return uid_of(fresh) == uid_of(owner) and not is_deleting(fresh)
+        can_adopt = recheck_deletion(self.client, self._path(namespace, name), owner)
 
         # Its own pods and the namespace's orphans: pods of other controllers are skipped by claim anyway.
         own = self.pods_by_controller.get(uid_of(owner)) + self.pods_by_controller.get(f"orphan/{namespace}")
