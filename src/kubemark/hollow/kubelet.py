@@ -68,7 +68,7 @@ from kubemark.hollow.podstatus import (
 )
 from kubemark.hollow.runtime import CONTAINER_ID_PREFIX, HollowRuntime, Runtime, Sandbox, image_id
 from kubemark.hollow.status import NodeIdentity, NodeSpecFacts, NodeStatusReporter, build_node
-from kubemark.kube.meta import parse_time
+from kubemark.kube.meta import newer, parse_time
 
 if TYPE_CHECKING:
     from kubemark.client.rest import RestClient
@@ -93,18 +93,9 @@ class PodGone(Exception):
     """The pod was deleted or replaced (404 / UID precondition failed) while the kubelet worked on it."""
 
 
-def _rv(obj: dict[str, Any] | None) -> int:
-    try:
-        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
-
-
 def _newer(current: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
     """Of two copies of one object, the later one (informer events may trail our own write's answer)."""
-    if current is None or _rv(candidate) >= _rv(current):
-        return candidate
-    return current
+    return newer(current, candidate) or candidate
 
 
 def _parse(text: Any) -> float | None:

@@ -1,4 +1,5 @@
-"""Small object-metadata rules: time formats, UIDs, generated names and DNS/label validation.
+"""Small object-metadata rules: time formats, UIDs, generated names, resourceVersion order and DNS/label
+validation.
 
 Validation functions return upstream-worded messages (k8s.io/apimachinery/pkg/util/validation);
 an empty list means the value is valid.
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 # utilrand.String alphabet: no vowels (avoids words) and no confusable characters.
 NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -92,6 +94,24 @@ def parse_time(text: str) -> float:
         base -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
     frac = float("0" + frac_text) if frac_text else 0.0
     return base + frac
+
+
+def resource_version(obj: dict[str, Any] | None) -> int:
+    """An object's resourceVersion as a number (an etcd revision); 0 when it has none or it is not a number."""
+    try:
+        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def newer(older: dict[str, Any] | None, candidate: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Of two copies of one object, the later by resourceVersion (`candidate` on a tie); None only if both are.
+    Informer events may trail the answer to our own write: keep whichever copy is newer."""
+    if older is None:
+        return candidate
+    if candidate is None:
+        return older
+    return candidate if resource_version(candidate) >= resource_version(older) else older
 
 
 def new_uid() -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from kubemark.client import namespaced_key, namespaced_key_from
 from kubemark.kube.labels import Selector, parse_label_selector, selector_from_label_selector
+from kubemark.kube.meta import resource_version
 from kubemark.measure.watch import ObjectWatch
 
 Obj = dict[str, Any]
@@ -149,10 +150,7 @@ class PodGroups:
         return found
 
 
-def revision_of(obj: Obj) -> int:
-    """An object's resourceVersion as a number (etcd revisions); 0 when it is not one."""
-    value = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
-    return int(value) if value.isdigit() else 0
+revision_of = resource_version  # an object's resourceVersion as a number; 0 when it is not one
 
 
 DesiredPods = Callable[[Obj], "int | None"]  # a controller's desired pod count; None: not known yet

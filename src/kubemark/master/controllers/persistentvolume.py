@@ -44,6 +44,7 @@ from typing import Any
 
 from kubemark.client import APIError, RestClient, is_already_exists, is_not_found, namespaced_key, resource_path
 from kubemark.kube import volumes
+from kubemark.kube.meta import resource_version
 from kubemark.kube.quantity import canonical_quantity
 from kubemark.master.controllers.base import Controller, Obj, SharedInformers
 from kubemark.master.controllers.ownership import is_deleting, meta, uid_of
@@ -56,13 +57,6 @@ CLAIM = "claim:"
 VOLUME = "volume:"
 # Released and Failed volumes keep their phase: reclaiming is retried, the phase is not re-written.
 _RECLAIMING = ("Released", "Failed")
-
-
-def _rv(obj: Obj | None) -> int:
-    try:
-        return int(meta(obj or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 def _annotations(obj: Obj) -> dict[str, str]:
@@ -97,7 +91,7 @@ class _Written:
         written = self._objs.get(key)
         if written is None:
             return cached
-        if cached is None or _rv(cached) >= _rv(written):
+        if cached is None or resource_version(cached) >= resource_version(written):
             self._objs.pop(key, None)  # the watch has it now (or it was deleted)
             return cached
         return written

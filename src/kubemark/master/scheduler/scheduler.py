@@ -28,7 +28,7 @@ from typing import Any
 
 from kubemark.client import APIError, Informer, RestClient, is_conflict, is_not_found, namespaced_key, resource_path
 from kubemark.kube import volumes
-from kubemark.kube.meta import now_rfc3339
+from kubemark.kube.meta import newer, now_rfc3339
 from kubemark.master.scheduler.algorithm import FitError, ScheduleAlgorithm
 from kubemark.master.scheduler.cache import NodeInfo, SchedulerCache
 from kubemark.master.scheduler.events import EventRecorder
@@ -55,13 +55,6 @@ NOT_TERMINAL_PODS_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 DEFAULT_BIND_CONCURRENCY = 32
 DEFAULT_BIND_TIMEOUT = 600.0  # kube-scheduler's VolumeBinding bindTimeoutSeconds
 VOLUME_BIND_POLL = 1.0  # BindPodVolumes polls its caches every second
-
-
-def _rv(obj: Obj) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 def _spec_or_labels_changed(old: Obj, new: Obj) -> bool:
@@ -370,10 +363,7 @@ class Scheduler:
             written[namespaced_key(claim)] = await self.client.patch(path, patch, "merge")
 
         def claim_of(key: str) -> Obj | None:
-            cached, ours = self._claims.get(key), written.get(key)
-            if ours is None or (cached is not None and _rv(cached) >= _rv(ours)):
-                return cached
-            return ours
+            return newer(written.get(key), self._claims.get(key))
 
         deadline = self._clock() + self.bind_timeout
         while not claims_bound(node_vols, claim_of, self._volumes.get):
